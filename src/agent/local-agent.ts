@@ -1,0 +1,194 @@
+import { join, resolve } from 'node:path';
+import { Attempt, DEFAULT_KILL_GRACE_MS } from './attempt.js';
+import { LogBuffer } from './log-buffer.js';
+import type {
+  AgentCommand,
+  AgentEndpoint,
+  AgentReport,
+  AttemptRef,
+  ReportSink,
+  ResolvedTask,
+} from './protocol.js';
+import { reapTagged } from './reaper.js';
+import { errorText } from './texts.js';
+
+export interface LocalAgentOptions {
+  /** This node's id; also the first part of every task's JOBHUB_TASK_TAG. */
+  nodeId: string;
+  /** Jobs get their directories under it: `<workRoot>/job-<jobId>`. Relative: from the current directory. */
+  workRoot: string;
+  /** Receives every report. */
+  sink: ReportSink;
+  /** Longest a log line waits for its batch. Default 50 ms. */
+  logFlushMs?: number;
+  /** Clock for report and log timestamps. Default `Date.now`. */
+  now?: () => number;
+  /** SIGTERM-to-SIGKILL grace when a task times out or is not ready in time. Default 5000 ms. */
+  killGraceMs?: number;
+  /**
+   * Told about failures that have no report to go into: the sink throwing, a failed `job.cleanup`.
+   * Default: written to stderr with console.error.
+   */
+  onError?: (err: unknown) => void;
+}
+
+/**
+ * The node side of the protocol, running tasks as local processes: each `task.start` becomes an
+ * {@link Attempt}, each `task.stop` ends one, each `job.cleanup` reaps the job's leftover processes.
+ * Reports go to the sink; log lines are batched, and flushed before every status report so that a
+ * task's output always arrives ahead of the status that follows it.
+ */
+export class LocalAgent implements AgentEndpoint {
+  readonly nodeId: string;
+
+  private readonly workRoot: string;
+  private readonly sink: ReportSink;
+  private readonly now: () => number;
+  private readonly killGraceMs: number;
+  private readonly onError: (err: unknown) => void;
+  private readonly logs: LogBuffer;
+  /** Attempts that have not reported `task.exited` yet, by `jobId/taskId/attempt`. */
+  private readonly attempts = new Map<string, Attempt>();
+  private readonly cleanups = new Set<Promise<void>>();
+  private stopping: Promise<void> | undefined;
+
+  constructor(opts: LocalAgentOptions) {
+    this.nodeId = opts.nodeId;
+    this.workRoot = resolve(opts.workRoot);
+    this.sink = opts.sink;
+    this.now = opts.now ?? Date.now;
+    this.killGraceMs = opts.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+    this.onError = opts.onError ?? ((err) => console.error(`jobhub agent ${opts.nodeId}:`, err));
+    this.logs = new LogBuffer((lines) => this.deliver({ type: 'log', lines }), {
+      flushMs: opts.logFlushMs ?? 50,
+    });
+  }
+
+  /** Never throws: a command that cannot be carried out ends in a report (or in `onError`). */
+  send(cmd: AgentCommand): void {
+    try {
+      switch (cmd.type) {
+        case 'task.start':
+          this.start(cmd.ref, cmd.task);
+          return;
+        case 'task.stop':
+          this.attempts.get(refKey(cmd.ref))?.stop(cmd.reason, cmd.graceMs);
+          return;
+        case 'job.cleanup':
+          this.cleanup(cmd.jobId, cmd.graceMs);
+          return;
+      }
+    } catch (err) {
+      this.failCommand(cmd, err);
+    }
+  }
+
+  /**
+   * Stops every running attempt (as `task.stop` with reason `agent stopping`), waits for them and for
+   * cleanups under way, then flushes the logs. Later `task.start`s fail. Idempotent.
+   */
+  stop(graceMs: number): Promise<void> {
+    this.stopping ??= (async () => {
+      for (const attempt of this.attempts.values()) attempt.stop('agent stopping', graceMs);
+      await Promise.all([...this.attempts.values()].map((a) => a.done));
+      await Promise.all(this.cleanups);
+      this.logs.flush();
+    })();
+    return this.stopping;
+  }
+
+  /** Attempts started and not yet reported as exited. */
+  runningCount(): number {
+    return this.attempts.size;
+  }
+
+  private start(ref: AttemptRef, task: ResolvedTask): void {
+    const key = refKey(ref);
+    if (this.attempts.has(key)) return; // a repeated start of a running attempt (a replay): it runs already
+    if (this.stopping) {
+      this.report({
+        type: 'task.exited',
+        ref,
+        ts: this.now(),
+        outcome: 'start_error',
+        exitCode: null,
+        signal: null,
+        text: `agent ${this.nodeId} is stopping`,
+      });
+      return;
+    }
+    const attempt = new Attempt(ref, task, {
+      nodeId: this.nodeId,
+      jobDir: join(this.workRoot, `job-${ref.jobId}`),
+      addLine: (line) => this.logs.add(line),
+      report: (report) => this.report(report),
+      now: this.now,
+      killGraceMs: this.killGraceMs,
+    });
+    this.attempts.set(key, attempt);
+    void attempt.done.then(() => {
+      if (this.attempts.get(key) === attempt) this.attempts.delete(key);
+    });
+  }
+
+  /**
+   * Ends the job's attempts still running here (they would otherwise report the reaper's signals as
+   * failures), then every process left with the job's tag, wherever it went.
+   */
+  private cleanup(jobId: number, graceMs: number): void {
+    const own = [...this.attempts.values()].filter((a) => a.ref.jobId === jobId);
+    for (const attempt of own) attempt.stop('job cleanup', graceMs);
+    const work = (async () => {
+      await Promise.all(own.map((a) => a.done));
+      const { found } = await reapTagged(`${this.nodeId}/${jobId}/`, graceMs);
+      this.report({ type: 'job.cleaned', jobId, ts: this.now(), killed: found });
+    })().catch((err: unknown) =>
+      this.onError(new Error(`cleanup of job ${jobId} failed: ${errorText(err)}`)),
+    );
+    this.cleanups.add(work);
+    void work.then(() => this.cleanups.delete(work));
+  }
+
+  /** A command that threw: for a start, an exit report with a system line; otherwise `onError`. */
+  private failCommand(cmd: AgentCommand, err: unknown): void {
+    const text = `internal error: ${errorText(err)}`;
+    try {
+      if (cmd.type !== 'task.start' || this.attempts.has(refKey(cmd.ref))) {
+        this.onError(new Error(`${cmd.type} failed: ${errorText(err)}`));
+        return;
+      }
+      const ts = this.now();
+      this.logs.add({ ref: cmd.ref, seq: 1, ts, stream: 'system', text });
+      this.report({
+        type: 'task.exited',
+        ref: cmd.ref,
+        ts,
+        outcome: 'start_error',
+        exitCode: null,
+        signal: null,
+        text,
+      });
+    } catch (inner) {
+      this.onError(inner);
+    }
+  }
+
+  /** Status reports go out after every log line logged before them. */
+  private report(report: AgentReport): void {
+    if (report.type !== 'log') this.logs.flush();
+    this.deliver(report);
+  }
+
+  private deliver(report: AgentReport): void {
+    try {
+      this.sink(this.nodeId, report);
+    } catch (err) {
+      // The sink's failure is the receiver's bug; it must not break the attempt that reported.
+      this.onError(err);
+    }
+  }
+}
+
+function refKey(ref: AttemptRef): string {
+  return `${ref.jobId}/${ref.taskId}/${ref.attempt}`;
+}

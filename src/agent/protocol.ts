@@ -1,0 +1,97 @@
+/**
+ * The messages between the coordinator (server side) and an agent (node side). In embedded mode they
+ * pass in-process; with a central server they travel over the agent's connection. Every report carries
+ * its attempt reference: (jobId, taskId, attempt) is the fencing token of one start of one task.
+ */
+import type { Millis } from '../core/types.js';
+
+export interface AttemptRef {
+  jobId: number;
+  taskId: number;
+  /** 1 for the first start, incremented by each retry. */
+  attempt: number;
+}
+
+export type ResolvedProbe =
+  | { kind: 'command'; label: string; command: ResolvedCommand; timeoutMs?: number }
+  /** `url` and `address` may hold `${VAR}`, filled in on the node from the task's environment. */
+  | { kind: 'http'; label: string; url: string }
+  | { kind: 'tcp'; label: string; address: string };
+
+export interface ResolvedCommand {
+  /** shell: `command` runs under `sh -c`; exec: `command` is spawned directly with `args`. */
+  driver: 'shell' | 'exec';
+  command: string;
+  args: string[];
+  /** Extra environment on top of the agent's own. */
+  env: Record<string, string>;
+  /** Absolute, or relative to the job's working directory on the node. Empty: the job's directory. */
+  workingDir: string;
+}
+
+export interface ResolvedTask extends ResolvedCommand {
+  /** `stage/node/task`, for log prefixes and messages. */
+  label: string;
+  longRunning: boolean;
+  /** Kill the attempt and fail it after this long. Undefined: no limit. */
+  timeoutMs?: number;
+  ready?: {
+    probes: ResolvedProbe[];
+    /** Pause between two tries of a probe that failed. */
+    intervalMs: number;
+    /** Deadline for all probes to pass, from the attempt's start. */
+    timeoutMs: number;
+  };
+}
+
+export type AgentCommand =
+  | { type: 'task.start'; ref: AttemptRef; task: ResolvedTask }
+  | { type: 'task.stop'; ref: AttemptRef; reason: string; graceMs: number }
+  /** Kill every process still carrying the job's marker in its environment (orphans, daemons). */
+  | { type: 'job.cleanup'; jobId: number; graceMs: number };
+
+/** How an attempt ended, as the agent saw it. */
+export type AttemptOutcome =
+  | 'succeeded' // exit code 0
+  | 'failed' // non-zero exit, or killed by a signal it was not sent by us
+  | 'stopped' // stopped on request (task.stop)
+  | 'timeout' // exceeded timeoutMs
+  | 'probe_timeout' // long-running task not ready before the readiness deadline
+  | 'start_error'; // could not be started (bad command, bad working directory, ...)
+
+export type LogStream = 'stdout' | 'stderr' | 'probe' | 'system';
+
+export interface LogLine {
+  ref: AttemptRef;
+  /** Per attempt, from 1, no gaps: (ref, seq) identifies a line, so a replayed line is stored once. */
+  seq: number;
+  ts: Millis;
+  stream: LogStream;
+  text: string;
+}
+
+export type AgentReport =
+  | { type: 'task.started'; ref: AttemptRef; ts: Millis; pid: number }
+  | { type: 'task.ready'; ref: AttemptRef; ts: Millis }
+  | {
+      type: 'task.exited';
+      ref: AttemptRef;
+      ts: Millis;
+      outcome: AttemptOutcome;
+      exitCode: number | null;
+      signal: string | null;
+      /** Short human text: `exit code 3`, `killed by SIGKILL`, `not ready after 30s: ...`. */
+      text: string;
+    }
+  | { type: 'log'; lines: LogLine[] }
+  /** Answer to job.cleanup: no process of the job is left on this node. */
+  | { type: 'job.cleaned'; jobId: number; ts: Millis; killed: number };
+
+/** The in-process face of an agent, as the coordinator uses it. */
+export interface AgentEndpoint {
+  readonly nodeId: string;
+  send(cmd: AgentCommand): void;
+}
+
+/** Where an agent delivers its reports. */
+export type ReportSink = (nodeId: string, report: AgentReport) => void;

@@ -1,0 +1,54 @@
+/**
+ * The composition root of embedded mode (`jobhub run`): store, event bus, local nodes and the
+ * coordinator, built from resolved config, in one process.
+ */
+import type { AgentReport } from '../agent/protocol.js';
+import { Coordinator } from '../engine/coordinator.js';
+import { EventBus } from '../engine/event-bus.js';
+import { SqliteStore } from '../store/sqlite/index.js';
+import type { Store } from '../store/store.js';
+import { type JobhubConfig, storeFile } from './config.js';
+import { LocalNodes } from './local-nodes.js';
+
+export interface Embedded {
+  config: JobhubConfig;
+  store: Store;
+  bus: EventBus;
+  coordinator: Coordinator;
+  nodes: LocalNodes;
+  /** Stops every task (grace, then kill), the coordinator and the store. Idempotent. */
+  close(): Promise<void>;
+}
+
+export async function startEmbedded(config: JobhubConfig): Promise<Embedded> {
+  const store = SqliteStore.open(storeFile(config));
+  await store.migrate();
+  const bus = new EventBus();
+  let coordinator: Coordinator | undefined;
+  const sink = (nodeId: string, report: AgentReport) => coordinator?.handleReport(nodeId, report);
+  const nodes = new LocalNodes({ dataDir: config.dataDir, store, bus, sink });
+  coordinator = new Coordinator({
+    store,
+    bus,
+    placer: nodes,
+    agents: nodes,
+    stopGraceMs: config.stopGraceMs,
+  });
+  const c = coordinator;
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    store,
+    bus,
+    coordinator: c,
+    nodes,
+    close() {
+      closing ??= (async () => {
+        await nodes.stopAll(config.stopGraceMs);
+        await c.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

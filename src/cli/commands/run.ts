@@ -1,0 +1,102 @@
+/** `jobhub run job.yaml`: the embedded default: validate, plan, run on local nodes, show it live. */
+import { resolveConfig } from '../../app/config.js';
+import { startEmbedded } from '../../app/embedded.js';
+import { formatDuration } from '../../core/duration.js';
+import type { JobRecord, Store } from '../../store/store.js';
+import { mark, paint, type Style } from '../format.js';
+import { type CliIO, println, styleOf } from '../io.js';
+import { LiveView } from '../live-view.js';
+import { readSpecFile } from '../spec-file.js';
+
+export interface RunOptions {
+  data?: string;
+  json?: boolean;
+  stopGrace?: string;
+}
+
+/** Exit codes: 0 succeeded, 1 failed, 2 invalid spec, 130 stopped by Ctrl-C (143 by SIGTERM). */
+export async function runCommand(file: string, opts: RunOptions, io: CliIO): Promise<number> {
+  const loaded = readSpecFile(file);
+  const config = resolveConfig({ data: opts.data, stopGrace: opts.stopGrace }, io.env, io.cwd);
+  const style = styleOf(io);
+  const app = await startEmbedded(config);
+  let signal: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    const force = signal !== undefined;
+    signal ??= sig;
+    if (!force)
+      println(
+        io.stderr,
+        `\njobhub: stopping job ${job.id} (${sig}; press Ctrl-C again to kill its tasks now)`,
+      );
+    void app.coordinator
+      .requestStop(job.id, sig === 'SIGINT' ? 'interrupted (Ctrl-C)' : `received ${sig}`, { force })
+      .catch(() => {});
+  };
+  const job = await app.coordinator.submit({ spec: loaded.spec, rawSpec: loaded.text });
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const mode = opts.json ? 'json' : io.isTTY ? 'tty' : 'lines';
+  const view = new LiveView({
+    store: app.store,
+    bus: app.bus,
+    jobId: job.id,
+    out: io.stdout,
+    mode,
+    style,
+    columns: io.columns,
+  });
+  view.start();
+  try {
+    const final = await app.coordinator.waitForEnd(job.id);
+    await view.stop();
+    if (!opts.json) await printSummary(final, app.store, io, style, opts.data);
+    if (final.status === 'succeeded') return 0;
+    if (final.status === 'stopped' && signal) return signal === 'SIGINT' ? 130 : 143;
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await app.close();
+  }
+}
+
+async function printSummary(
+  job: JobRecord,
+  store: Store,
+  io: CliIO,
+  style: Style,
+  data?: string,
+): Promise<void> {
+  const took =
+    job.startedAt !== null && job.endedAt !== null
+      ? ` in ${formatDuration(job.endedAt - job.startedAt)}`
+      : '';
+  const reason = job.reason ? `: ${job.reason}` : '';
+  println(io.stdout, `${mark(style, job.status)} job ${job.id} ${job.name} ${job.status}${took}${reason}`);
+  if (job.status === 'failed') {
+    const detail = await store.getJobDetail(job.id);
+    for (const t of detail?.tasks.filter((x) => x.status === 'failed' || x.status === 'lost') ?? []) {
+      const lines = await store.readLogs({ jobId: job.id, taskId: t.id });
+      const tail = lines.filter((l) => l.attempt === t.attempt).slice(-20);
+      println(
+        io.stdout,
+        paint(
+          style,
+          'gray',
+          `--- ${t.stage}/${t.node}/${t.name}: last ${tail.length} lines of attempt ${t.attempt} ---`,
+        ),
+      );
+      for (const l of tail) println(io.stdout, l.text);
+    }
+  }
+  const dataFlag = data ? ` --data ${data}` : '';
+  println(
+    io.stdout,
+    paint(
+      style,
+      'gray',
+      `details: jobhub show ${job.id}${dataFlag}   logs: jobhub logs ${job.id}${dataFlag}`,
+    ),
+  );
+}

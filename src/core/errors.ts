@@ -1,0 +1,104 @@
+/**
+ * Typed errors. Every error a user can cause has a code; `httpStatusOf` and `exitCodeOf` are the one
+ * place that maps codes to HTTP statuses and CLI exit codes.
+ */
+
+export type ErrorCode =
+  | 'spec_invalid'
+  | 'bad_request'
+  | 'not_found'
+  | 'conflict'
+  | 'unsupported'
+  | 'placement_failed'
+  | 'store_error'
+  | 'internal';
+
+export interface ErrorDetail {
+  /** Path in the input, e.g. `stages[2].tasks[0].shell`. */
+  path: string;
+  message: string;
+  line?: number;
+  column?: number;
+}
+
+export class JobhubError extends Error {
+  readonly code: ErrorCode;
+  readonly details: ErrorDetail[] | Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: ErrorDetail[] | Record<string, unknown>) {
+    super(message);
+    this.name = 'JobhubError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** An invalid job spec; `details` holds every problem found, each located. */
+export class SpecInvalidError extends JobhubError {
+  readonly problems: ErrorDetail[];
+  /** The file the spec came from, when known. */
+  readonly source: string | undefined;
+  constructor(problems: ErrorDetail[], source?: string) {
+    super(
+      'spec_invalid',
+      `${source ?? 'job spec'} is invalid: ${problems.length} problem${problems.length === 1 ? '' : 's'}`,
+      problems,
+    );
+    this.problems = problems;
+    this.source = source;
+  }
+}
+
+export class NotFoundError extends JobhubError {
+  constructor(what: string) {
+    super('not_found', `${what} not found`);
+  }
+}
+
+export class ConflictError extends JobhubError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('conflict', message, details);
+  }
+}
+
+const HTTP_STATUS: Record<ErrorCode, number> = {
+  spec_invalid: 400,
+  bad_request: 400,
+  not_found: 404,
+  conflict: 409,
+  unsupported: 400,
+  placement_failed: 409,
+  store_error: 500,
+  internal: 500,
+};
+
+/** CLI exit codes: 1 is reserved for "the job failed"; usage and input errors are 2. */
+const EXIT_CODE: Record<ErrorCode, number> = {
+  spec_invalid: 2,
+  bad_request: 2,
+  not_found: 2,
+  conflict: 2,
+  unsupported: 2,
+  placement_failed: 2,
+  store_error: 3,
+  internal: 3,
+};
+
+export function httpStatusOf(err: unknown): number {
+  return err instanceof JobhubError ? HTTP_STATUS[err.code] : 500;
+}
+
+export function exitCodeOf(err: unknown): number {
+  return err instanceof JobhubError ? EXIT_CODE[err.code] : 3;
+}
+
+/** Formats a located problem as `file:line:col: path: message`. */
+export function formatProblem(p: ErrorDetail, file?: string): string {
+  const loc =
+    p.line !== undefined
+      ? `${file ?? ''}${file ? ':' : ''}${p.line}:${p.column ?? 1}: `
+      : file
+        ? `${file}: `
+        : '';
+  return `${loc}${p.path ? `${p.path}: ` : ''}${p.message}`;
+}

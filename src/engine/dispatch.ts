@@ -1,0 +1,105 @@
+/**
+ * Turns a task of a placed job into what an agent runs: templates filled in with the job's node
+ * addresses, and the job's facts put into the environment of every task.
+ */
+import type { AttemptRef, ResolvedCommand, ResolvedProbe, ResolvedTask } from '../agent/protocol.js';
+import type { CommandSpec, EnvVar, ProbeSpec, TaskSpec } from '../spec/model.js';
+import { renderTemplate, type TemplateContext } from '../spec/template.js';
+import type { TaskRecord } from '../store/store.js';
+import type { JobRun } from './job-run.js';
+
+/** `srv-1.a` to `SRV_1_A`, for environment variable names. */
+export function envKey(name: string): string {
+  return name.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
+}
+
+export function templateContext(run: JobRun): TemplateContext {
+  const nodes: TemplateContext['nodes'] = {};
+  for (const p of run.job.placement ?? []) {
+    nodes[p.assignment] = { ip: p.ip, name: p.nodeName, id: p.nodeId, role: p.role };
+  }
+  return { job: { id: run.id, name: run.job.name }, nodes };
+}
+
+/** The environment every task of the job gets, before the task's own `env`. */
+export function jobEnvironment(run: JobRun, task: TaskRecord, ref: AttemptRef): Record<string, string> {
+  const placed = run.placed(task.node);
+  const env: Record<string, string> = {
+    JOBHUB_JOB_ID: String(run.id),
+    JOBHUB_JOB_NAME: run.job.name,
+    JOBHUB_STAGE: task.stage,
+    JOBHUB_TASK: task.name,
+    JOBHUB_NODE: task.node,
+    JOBHUB_NODE_ROLE: placed?.role ?? '',
+    JOBHUB_NODE_IP: placed?.ip ?? '',
+    JOBHUB_ATTEMPT: String(ref.attempt),
+  };
+  for (const p of run.job.placement ?? []) {
+    const key = envKey(p.assignment);
+    env[`JOBHUB_NODE_${key}_IP`] = p.ip;
+    env[`JOBHUB_NODE_${key}_NAME`] = p.nodeName;
+    env[`JOBHUB_NODE_${key}_ID`] = p.nodeId;
+  }
+  return env;
+}
+
+function resolveCommand(
+  cmd: CommandSpec,
+  ctx: TemplateContext,
+  base: Record<string, string>,
+  own: EnvVar[],
+  workingDir: string,
+): ResolvedCommand {
+  const env = { ...base };
+  for (const { k, v } of own) env[k] = renderTemplate(v, ctx);
+  return {
+    driver: cmd.driver,
+    command: renderTemplate(cmd.command, ctx),
+    args: cmd.args.map((a) => renderTemplate(a, ctx)),
+    env,
+    workingDir: renderTemplate(workingDir, ctx),
+  };
+}
+
+function resolveProbe(
+  p: ProbeSpec,
+  index: number,
+  ctx: TemplateContext,
+  task: ResolvedCommand,
+): ResolvedProbe {
+  switch (p.kind) {
+    case 'http': {
+      const url = renderTemplate(p.url, ctx);
+      return { kind: 'http', label: `http ${url}`, url };
+    }
+    case 'tcp': {
+      const address = renderTemplate(p.address, ctx);
+      return { kind: 'tcp', label: `tcp ${address}`, address };
+    }
+    case 'command': {
+      const command = resolveCommand(p.command, ctx, task.env, p.env, task.workingDir);
+      const probe: ResolvedProbe = { kind: 'command', label: `probe ${index}: ${command.command}`, command };
+      if (p.timeoutMs !== undefined) probe.timeoutMs = p.timeoutMs;
+      return probe;
+    }
+  }
+}
+
+export function resolveTask(run: JobRun, task: TaskRecord, spec: TaskSpec, ref: AttemptRef): ResolvedTask {
+  if (spec.driver === 'stopper' || spec.driver === 'docker') {
+    throw new Error(`task ${run.label(task)}: driver ${spec.driver} does not run on an agent here`);
+  }
+  const ctx = templateContext(run);
+  const base = jobEnvironment(run, task, ref);
+  const cmd = resolveCommand(spec.command, ctx, base, spec.env, spec.workingDir);
+  const resolved: ResolvedTask = { ...cmd, label: run.label(task), longRunning: spec.longRunning };
+  if (spec.timeoutMs !== undefined) resolved.timeoutMs = spec.timeoutMs;
+  if (spec.longRunning && spec.ready) {
+    resolved.ready = {
+      probes: spec.ready.probes.map((p, i) => resolveProbe(p, i, ctx, cmd)),
+      intervalMs: spec.ready.intervalMs,
+      timeoutMs: spec.ready.timeoutMs,
+    };
+  }
+  return resolved;
+}

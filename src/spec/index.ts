@@ -1,0 +1,68 @@
+/**
+ * Loading a job spec: parse (YAML or JSON), check against the schema and the semantic rules, report
+ * every problem at once with its path and line:column, then normalize.
+ */
+import { type ErrorDetail, SpecInvalidError } from '../core/errors.js';
+import type { JobSpec } from './model.js';
+import { normalize } from './normalize.js';
+import { graphRules } from './rules-graph.js';
+import { taskRules } from './rules-tasks.js';
+import { JobSpecInput } from './schema.js';
+import { type RawProblem, schemaProblems } from './schema-errors.js';
+import { formatPath, parseSource } from './source.js';
+
+export interface LoadedSpec {
+  spec: JobSpec;
+  input: JobSpecInput;
+}
+
+/** Every problem of a spec text, located; empty when the spec is valid. */
+export function validateSpecText(text: string): ErrorDetail[] {
+  return check(text).problems;
+}
+
+/** Parses, validates and normalizes; throws SpecInvalidError listing every problem. */
+export function loadSpec(text: string, source?: string): LoadedSpec {
+  const { problems, value } = check(text);
+  if (problems.length > 0) throw new SpecInvalidError(problems, source);
+  const input = value as JobSpecInput;
+  return { spec: normalize(input), input };
+}
+
+function check(text: string): { problems: ErrorDetail[]; value: unknown } {
+  const parsed = parseSource(text);
+  if (parsed.syntaxErrors.length > 0) return { problems: parsed.syntaxErrors, value: undefined };
+  const value = parsed.value;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return {
+      problems: [
+        { path: '', message: 'a job spec must be a mapping with name and stages', line: 1, column: 1 },
+      ],
+      value,
+    };
+  }
+  const raw: RawProblem[] = [
+    ...schemaProblems(JobSpecInput, value),
+    ...graphRules(value as Record<string, unknown>),
+    ...taskRules(value as Record<string, unknown>),
+  ];
+  const seen = new Set<string>();
+  const problems: ErrorDetail[] = [];
+  for (const p of raw) {
+    const pos = p.atKey ? parsed.map.keyAt(p.path) : parsed.map.valueAt(p.path);
+    const detail: ErrorDetail = { path: formatPath(p.path), message: p.message };
+    if (pos) {
+      detail.line = pos.line;
+      detail.column = pos.column;
+    }
+    const key = `${detail.path}\u0000${detail.message}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      problems.push(detail);
+    }
+  }
+  problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+  return { problems, value };
+}
+
+export type { JobSpec } from './model.js';

@@ -1,0 +1,135 @@
+/**
+ * The normalized job spec: what the planner and engine work from, after parsing, validation, aliases
+ * and defaults. Every optional input has been given its default here, so code downstream never
+ * guesses. The input format (seed 000's field names, aliases) lives in `schema.ts`.
+ */
+import type { Labels, Owner, StageType } from '../core/types.js';
+
+export interface Workload {
+  framework?: string;
+  frameworkVersion?: string;
+  database?: string;
+  databaseVersion?: string;
+}
+
+/** Picks nodes (for an assignment) or assignments (for a stage). All given conditions must hold. */
+export interface Selector {
+  name?: string;
+  role?: string;
+  labels: Labels;
+  /** Matches everything. */
+  all: boolean;
+}
+
+export interface NodeAssignment {
+  name: string;
+  /** `any` when the spec gives none. */
+  role: string;
+  /** OR of selectors over the cluster's nodes; empty: any node with the role. */
+  selectors: Selector[];
+  /** Minimum free capacity the node must have. */
+  capacity: { cpus?: number; memoryMb?: number };
+}
+
+export interface EnvVar {
+  k: string;
+  v: string;
+}
+
+export interface CommandSpec {
+  driver: 'shell' | 'exec';
+  /** shell: the script for `sh -c`; exec: the program. */
+  command: string;
+  args: string[];
+}
+
+export type ProbeSpec =
+  /** A short command run in the task's working directory, with the task's env plus its own. */
+  | { kind: 'command'; command: CommandSpec; env: EnvVar[]; timeoutMs?: number }
+  | { kind: 'http'; url: string }
+  | { kind: 'tcp'; address: string };
+
+export interface ReadySpec {
+  probes: ProbeSpec[];
+  /** Default 500ms. */
+  intervalMs: number;
+  /** Default 60s. */
+  timeoutMs: number;
+}
+
+export interface RetrySpec {
+  /** Extra attempts after the first; default 0. */
+  count: number;
+  /** Pause before the first retry, doubled for each next one; default 1s. */
+  backoffMs: number;
+  /** Upper bound of the pause; default 60s. */
+  maxBackoffMs: number;
+}
+
+export interface StopperSpec {
+  stage: string;
+  /** The task to stop; undefined with `all`. */
+  task?: string;
+  all: boolean;
+}
+
+export interface DockerSpec {
+  image: string;
+  action: 'pull' | 'start';
+  ports: Array<{ guest: number; host: number }>;
+}
+
+interface TaskBase {
+  /** Given, or `task-<index>`. */
+  name: string;
+  index: number;
+  longRunning: boolean;
+  env: EnvVar[];
+  /** '' means the job's working directory on the node. */
+  workingDir: string;
+  timeoutMs?: number;
+  retries: RetrySpec;
+}
+
+export type TaskSpec =
+  | (TaskBase & { driver: 'shell' | 'exec'; command: CommandSpec; ready?: ReadySpec })
+  | (TaskBase & { driver: 'stopper'; stopper: StopperSpec })
+  | (TaskBase & { driver: 'docker'; docker: DockerSpec; ready?: ReadySpec });
+
+export interface TaskGroup {
+  /** Given, or `group-<index>`. */
+  name: string;
+  /** Task names; they run in parallel. */
+  tasks: string[];
+}
+
+export interface StageSpec {
+  name: string;
+  index: number;
+  type: StageType;
+  /** OR of selectors over the node assignments; empty selects every assignment. */
+  selectors: Selector[];
+  /** Stages that must be done first: explicit `needs` plus those implied by `pipelines`. */
+  needs: string[];
+  /** Groups run one after another; a stage without `pipelines` has one group per task, in order. */
+  groups: TaskGroup[];
+  tasks: TaskSpec[];
+}
+
+export interface PipelineSpec {
+  name: string;
+  stages: string[];
+}
+
+export interface JobSpec {
+  name: string;
+  description?: string;
+  owner?: Owner;
+  workload?: Workload;
+  labels: Labels;
+  /** When the spec gives none: a single assignment `local` with role `any`. */
+  nodeAssignments: NodeAssignment[];
+  /** As written; empty for a pure DAG spec. */
+  pipelines: PipelineSpec[];
+  stages: StageSpec[];
+}

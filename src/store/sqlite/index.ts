@@ -1,0 +1,151 @@
+/**
+ * The SQLite backend of the store. better-sqlite3 is synchronous; each Store method runs its work in
+ * one transaction (write methods with BEGIN IMMEDIATE, so a second process waits on busy_timeout
+ * instead of failing on a read-to-write upgrade) and returns a Promise.
+ *
+ * Call `migrate()` once after `open()`, before any other method.
+ */
+import type { Millis, NodeInfo, NodeState } from '../../core/types.js';
+import type {
+  ChangeSet,
+  EventQuery,
+  EventRecord,
+  JobDetail,
+  JobQuery,
+  JobRecord,
+  LogQuery,
+  NewJob,
+  NewLogLine,
+  NodeRecord,
+  Store,
+  StoredLogLine,
+} from '../store.js';
+import { ChangeStatements } from './changes.js';
+import { type Db, openDatabase, StatementCache } from './connection.js';
+import { EventStatements } from './events.js';
+import { JobStatements } from './jobs.js';
+import { LogStatements } from './logs.js';
+import { type AppliedMigration, appliedMigrations, runMigrations } from './migrations.js';
+import { NodeStatements } from './nodes.js';
+
+export class SqliteStore implements Store {
+  private readonly db: Db;
+  private readonly st: StatementCache;
+  private readonly jobs: JobStatements;
+  private readonly events: EventStatements;
+  private readonly changes: ChangeStatements;
+  private readonly logs: LogStatements;
+  private readonly nodes: NodeStatements;
+  private closed = false;
+
+  private constructor(db: Db) {
+    this.db = db;
+    this.st = new StatementCache(db);
+    this.jobs = new JobStatements(this.st);
+    this.events = new EventStatements(this.st);
+    this.changes = new ChangeStatements(this.st, this.events);
+    this.logs = new LogStatements(this.st);
+    this.nodes = new NodeStatements(this.st);
+  }
+
+  /** Opens (creating the file and its directory if missing) a database; `:memory:` is allowed. */
+  static open(file: string): SqliteStore {
+    return new SqliteStore(openDatabase(file));
+  }
+
+  /** The database file's path (`:memory:` for an in-memory one). */
+  get file(): string {
+    return this.db.name;
+  }
+
+  private read<T>(fn: () => T): T {
+    return this.db.transaction(fn).deferred();
+  }
+
+  private write<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  async migrate(): Promise<void> {
+    runMigrations(this.st);
+  }
+
+  /** The recorded schema migrations, oldest first. */
+  async migrations(): Promise<AppliedMigration[]> {
+    return this.read(() => appliedMigrations(this.st));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+
+  async createJob(input: NewJob): Promise<JobDetail> {
+    return this.write(() => {
+      const id = this.jobs.insert(input);
+      this.events.insert({
+        type: 'job.submitted',
+        ts: input.createdAt,
+        jobId: id,
+        data: { name: input.name },
+      });
+      const detail = this.jobs.detail(id);
+      if (detail === undefined) throw new Error(`job ${id} vanished after its insert`);
+      return detail;
+    });
+  }
+
+  async getJob(id: number): Promise<JobRecord | undefined> {
+    return this.read(() => this.jobs.get(id));
+  }
+
+  async getJobDetail(id: number): Promise<JobDetail | undefined> {
+    return this.read(() => this.jobs.detail(id));
+  }
+
+  async listJobs(query?: JobQuery): Promise<JobRecord[]> {
+    return this.read(() => this.jobs.list(query));
+  }
+
+  async listActiveJobIds(): Promise<number[]> {
+    return this.read(() => this.jobs.activeIds());
+  }
+
+  async applyChanges(changes: ChangeSet): Promise<EventRecord[]> {
+    return this.write(() => this.changes.apply(changes));
+  }
+
+  async listEvents(query: EventQuery): Promise<EventRecord[]> {
+    return this.read(() => this.events.list(query));
+  }
+
+  async appendLogs(lines: NewLogLine[]): Promise<void> {
+    if (lines.length === 0) return;
+    this.write(() => this.logs.append(lines));
+  }
+
+  async readLogs(query: LogQuery): Promise<StoredLogLine[]> {
+    return this.read(() => this.logs.read(query));
+  }
+
+  async registerNode(
+    info: NodeInfo,
+    state: NodeState,
+    now: Millis,
+  ): Promise<{ node: NodeRecord; event: EventRecord }> {
+    return this.write(() => {
+      const node = this.nodes.upsert(info, state, now);
+      const event = this.events.insert({ type: 'node.registered', ts: now, nodeId: info.id, data: { info } });
+      return { node, event };
+    });
+  }
+
+  async getNode(id: string): Promise<NodeRecord | undefined> {
+    return this.read(() => this.nodes.get(id));
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    return this.read(() => this.nodes.list());
+  }
+}

@@ -1,0 +1,135 @@
+/** Job, stage and task statements: creating a job with its plan, and reading jobs back. */
+import type { JobStatus } from '../../core/types.js';
+import type { JobDetail, JobQuery, JobRecord, NewJob, StageRecord, TaskRecord } from '../store.js';
+import type { StatementCache } from './connection.js';
+import {
+  type JobRow,
+  jobFromRow,
+  limitOf,
+  type StageRow,
+  stageFromRow,
+  type TaskRow,
+  taskFromRow,
+  toBit,
+  toJsonOrNull,
+} from './rows.js';
+
+export const DEFAULT_JOB_LIMIT = 100;
+
+/** Job statuses that are not final: what `listActiveJobIds` returns. */
+export const ACTIVE_JOB_STATUSES: readonly JobStatus[] = ['queued', 'running', 'stopping'];
+
+const JOB_COLUMNS =
+  'id, name, status, owner_json, labels_json, raw_spec, spec_json, placement_json, created_at, started_at, ' +
+  'ended_at, reason, waiting_for, stop_requested, retry_of';
+const STAGE_COLUMNS = 'job_id, name, idx, status, started_at, ready_at, ended_at';
+const TASK_COLUMNS =
+  'job_id, id, stage, node, name, idx, long_running, status, attempt, node_id, started_at, ready_at, ended_at, ' +
+  'exit_code, text';
+
+const INSERT_JOB = `
+INSERT INTO jobs (name, status, owner_json, labels_json, raw_spec, spec_json, created_at, stop_requested, retry_of)
+VALUES (@name, 'queued', @owner_json, @labels_json, @raw_spec, @spec_json, @created_at, 0, @retry_of)`;
+const INSERT_STAGE = `INSERT INTO stages (job_id, name, idx, status) VALUES (?, ?, ?, 'queued')`;
+const INSERT_TASK = `
+INSERT INTO tasks (job_id, id, stage, node, name, idx, long_running, status, attempt)
+VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0)`;
+
+const SELECT_JOB = `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`;
+const SELECT_STAGES = `SELECT ${STAGE_COLUMNS} FROM stages WHERE job_id = ? ORDER BY idx, name`;
+const SELECT_TASKS = `SELECT ${TASK_COLUMNS} FROM tasks WHERE job_id = ? ORDER BY id`;
+const SELECT_ACTIVE_IDS = `SELECT id FROM jobs WHERE status IN ('queued', 'running', 'stopping') ORDER BY id`;
+
+interface JobListParams {
+  statuses: string | null;
+  name: string | null;
+  limit: number;
+  offset: number;
+}
+
+export class JobStatements {
+  constructor(private readonly st: StatementCache) {}
+
+  /** Inserts the job (queued), its stages and its tasks (ids 1..n in the given order); returns the id. */
+  insert(input: NewJob): number {
+    const res = this.st
+      .get<
+        [
+          {
+            name: string;
+            owner_json: string | null;
+            labels_json: string;
+            raw_spec: string;
+            spec_json: string;
+            created_at: number;
+            retry_of: number | null;
+          },
+        ]
+      >(INSERT_JOB)
+      .run({
+        name: input.name,
+        owner_json: toJsonOrNull(input.owner),
+        labels_json: JSON.stringify(input.labels),
+        raw_spec: input.rawSpec,
+        spec_json: JSON.stringify(input.spec),
+        created_at: input.createdAt,
+        retry_of: input.retryOf ?? null,
+      });
+    const jobId = Number(res.lastInsertRowid);
+    const insertStage = this.st.get<[number, string, number]>(INSERT_STAGE);
+    for (const s of input.stages) insertStage.run(jobId, s.name, s.index);
+    const insertTask = this.st.get<[number, number, string, string, string, number, 0 | 1]>(INSERT_TASK);
+    input.tasks.forEach((t, i) => {
+      insertTask.run(jobId, i + 1, t.stage, t.node, t.name, t.index, toBit(t.longRunning));
+    });
+    return jobId;
+  }
+
+  get(id: number): JobRecord | undefined {
+    const row = this.st.get<[number], JobRow>(SELECT_JOB).get(id);
+    return row === undefined ? undefined : jobFromRow(row);
+  }
+
+  stages(jobId: number): StageRecord[] {
+    return this.st.get<[number], StageRow>(SELECT_STAGES).all(jobId).map(stageFromRow);
+  }
+
+  tasks(jobId: number): TaskRecord[] {
+    return this.st.get<[number], TaskRow>(SELECT_TASKS).all(jobId).map(taskFromRow);
+  }
+
+  detail(id: number): JobDetail | undefined {
+    const job = this.get(id);
+    if (job === undefined) return undefined;
+    return { job, stages: this.stages(id), tasks: this.tasks(id) };
+  }
+
+  /**
+   * Newest first. An empty or absent `status` list does not filter. The statement is built from fixed
+   * fragments per combination of filters (at most four), so each can use its index.
+   */
+  list(query: JobQuery = {}): JobRecord[] {
+    const byStatus = query.status !== undefined && query.status.length > 0;
+    const byName = query.name !== undefined;
+    const stmt = this.st.getBuilt<[JobListParams], JobRow>(`jobs.list:${byStatus}:${byName}`, () => {
+      const where: string[] = [];
+      if (byStatus) where.push('status IN (SELECT value FROM json_each(@statuses))');
+      if (byName) where.push('name = @name');
+      const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+      return `SELECT ${JOB_COLUMNS} FROM jobs ${whereSql} ORDER BY id DESC LIMIT @limit OFFSET @offset`;
+    });
+    const start = query.start === undefined ? 1 : Math.max(1, Math.floor(query.start));
+    return stmt
+      .all({
+        statuses: byStatus ? JSON.stringify(query.status) : null,
+        name: query.name ?? null,
+        limit: limitOf(query.limit, DEFAULT_JOB_LIMIT),
+        offset: start - 1,
+      })
+      .map(jobFromRow);
+  }
+
+  activeIds(): number[] {
+    return this.st.get<[], number>(SELECT_ACTIVE_IDS).pluck().all();
+  }
+}

@@ -1,0 +1,587 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConflictError, JobhubError } from '../../src/core/errors.js';
+import type { NodeInfo } from '../../src/core/types.js';
+import type { JobSpec } from '../../src/spec/model.js';
+import { SqliteStore } from '../../src/store/sqlite/index.js';
+import type { JobDetail, NewJob, NewLogLine } from '../../src/store/store.js';
+
+const spec: JobSpec = {
+  name: 'j',
+  labels: {},
+  nodeAssignments: [{ name: 'local', role: 'any', selectors: [], capacity: {} }],
+  pipelines: [],
+  stages: [
+    {
+      name: 's',
+      index: 0,
+      type: 'short',
+      selectors: [],
+      needs: [],
+      groups: [{ name: 'group-0', tasks: ['t'] }],
+      tasks: [
+        {
+          name: 't',
+          index: 0,
+          longRunning: false,
+          env: [],
+          workingDir: '',
+          retries: { count: 0, backoffMs: 1000, maxBackoffMs: 60000 },
+          driver: 'shell',
+          command: { driver: 'shell', command: 'true', args: [] },
+        },
+      ],
+    },
+  ],
+};
+
+function newJob(over: Partial<NewJob> = {}): NewJob {
+  return {
+    name: 'j',
+    owner: { id: 'u1', name: 'alice', type: 'user' },
+    labels: { team: 'infra' },
+    rawSpec: 'name: j\n',
+    spec,
+    createdAt: 1_000,
+    stages: [
+      { name: 's', index: 0 },
+      { name: 'svc', index: 1 },
+    ],
+    tasks: [
+      { stage: 's', node: 'local', name: 't', index: 0, longRunning: false },
+      { stage: 's', node: 'local', name: 'u', index: 1, longRunning: false },
+      { stage: 'svc', node: 'local', name: 'db', index: 0, longRunning: true },
+    ],
+    ...over,
+  };
+}
+
+function nodeInfo(over: Partial<NodeInfo> = {}): NodeInfo {
+  return {
+    id: 'n1',
+    name: 'alpha',
+    host: 'alpha.local',
+    addr: { ip: '10.0.0.1', bindAddr: '0.0.0.0:7070', remoteAddr: '10.0.0.1:5555' },
+    startTime: 100,
+    bootTime: 50,
+    role: 'any',
+    labels: {},
+    provider: 'local',
+    capacity: { cpus: 4, memoryMb: 8192 },
+    ...over,
+  };
+}
+
+function logLine(over: Partial<NewLogLine> = {}): NewLogLine {
+  return { jobId: 1, taskId: 1, attempt: 1, seq: 1, ts: 5_000, stream: 'stdout', text: 'hello', ...over };
+}
+
+let dir: string;
+let file: string;
+let store: SqliteStore;
+
+beforeEach(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobhub-store-'));
+  file = path.join(dir, 'jobhub.db');
+  store = SqliteStore.open(file);
+  await store.migrate();
+});
+
+afterEach(async () => {
+  await store.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A snapshot of everything applyChanges could touch. */
+async function snapshot(jobId: number): Promise<{ detail: JobDetail | undefined; events: unknown[] }> {
+  return { detail: await store.getJobDetail(jobId), events: await store.listEvents({}) };
+}
+
+describe('SqliteStore: opening and migrations', () => {
+  it('records migration 1 and a second migrate is a no-op', async () => {
+    const first = await store.migrations();
+    expect(first).toHaveLength(1);
+    expect(first[0]).toMatchObject({ version: 1, name: 'init' });
+
+    await store.migrate();
+    expect(await store.migrations()).toEqual(first);
+
+    // A second process (here: a second connection) on the same file sees the schema as current.
+    const other = SqliteStore.open(file);
+    try {
+      await other.migrate();
+      expect(await other.migrations()).toEqual(first);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('sets WAL and the other pragmas', () => {
+    const raw = new Database(file, { readonly: true });
+    try {
+      expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('refuses a database migrated by a newer version', async () => {
+    const raw = new Database(file);
+    raw
+      .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+      .run(99, 'future', 1);
+    raw.close();
+    const other = SqliteStore.open(file);
+    try {
+      await expect(other.migrate()).rejects.toMatchObject({ code: 'store_error' });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('creates a missing parent directory and supports :memory:', async () => {
+    const nested = path.join(dir, 'a', 'b', 'store.db');
+    const s = SqliteStore.open(nested);
+    await s.migrate();
+    await s.close();
+    expect(fs.existsSync(nested)).toBe(true);
+
+    const mem = SqliteStore.open(':memory:');
+    await mem.migrate();
+    expect((await mem.createJob(newJob())).job.id).toBe(1);
+    await mem.close();
+  });
+
+  it('close is idempotent', async () => {
+    await store.close();
+    await store.close();
+  });
+});
+
+describe('SqliteStore: jobs', () => {
+  it('creates a job with its stages, tasks and submitted event', async () => {
+    const input = newJob({ retryOf: null });
+    const detail = await store.createJob(input);
+    expect(detail.job).toEqual({
+      id: 1,
+      name: 'j',
+      status: 'queued',
+      owner: input.owner,
+      labels: input.labels,
+      rawSpec: input.rawSpec,
+      spec,
+      placement: null,
+      createdAt: 1_000,
+      startedAt: null,
+      endedAt: null,
+      reason: null,
+      waitingFor: null,
+      stopRequested: false,
+      retryOf: null,
+    });
+    expect(detail.stages).toEqual([
+      { jobId: 1, name: 's', index: 0, status: 'queued', startedAt: null, readyAt: null, endedAt: null },
+      { jobId: 1, name: 'svc', index: 1, status: 'queued', startedAt: null, readyAt: null, endedAt: null },
+    ]);
+    expect(
+      detail.tasks.map((t) => [t.id, t.stage, t.name, t.index, t.longRunning, t.status, t.attempt]),
+    ).toEqual([
+      [1, 's', 't', 0, false, 'queued', 0],
+      [2, 's', 'u', 1, false, 'queued', 0],
+      [3, 'svc', 'db', 0, true, 'queued', 0],
+    ]);
+    expect(detail.tasks[0]).toEqual({
+      jobId: 1,
+      id: 1,
+      stage: 's',
+      node: 'local',
+      name: 't',
+      index: 0,
+      longRunning: false,
+      status: 'queued',
+      attempt: 0,
+      nodeId: null,
+      startedAt: null,
+      readyAt: null,
+      endedAt: null,
+      exitCode: null,
+      text: null,
+    });
+
+    expect(await store.getJobDetail(1)).toEqual(detail);
+    expect(await store.getJob(1)).toEqual(detail.job);
+    expect(await store.getJob(2)).toBeUndefined();
+    expect(await store.getJobDetail(2)).toBeUndefined();
+
+    expect(await store.listEvents({ jobId: 1 })).toEqual([
+      { seq: 1, type: 'job.submitted', ts: 1_000, jobId: 1, data: { name: 'j' } },
+    ]);
+
+    const second = await store.createJob(newJob({ name: 'k', owner: null, retryOf: 1, createdAt: 2_000 }));
+    expect(second.job.id).toBe(2);
+    expect(second.job.owner).toBeNull();
+    expect(second.job.retryOf).toBe(1);
+    expect(second.tasks.map((t) => t.id)).toEqual([1, 2, 3]);
+  });
+
+  it('lists jobs newest first with status, name and paging filters', async () => {
+    for (let i = 0; i < 5; i++) await store.createJob(newJob({ name: i % 2 === 0 ? 'even' : 'odd' }));
+    await store.applyChanges({
+      jobs: [
+        { id: 2, expect: 'queued', set: { status: 'running' } },
+        { id: 4, expect: 'queued', set: { status: 'succeeded' } },
+      ],
+      events: [],
+    });
+    const ids = async (q?: Parameters<SqliteStore['listJobs']>[0]) =>
+      (await store.listJobs(q)).map((j) => j.id);
+
+    expect(await ids()).toEqual([5, 4, 3, 2, 1]);
+    expect(await ids({ status: ['running'] })).toEqual([2]);
+    expect(await ids({ status: ['queued', 'running'] })).toEqual([5, 3, 2, 1]);
+    expect(await ids({ status: [] })).toEqual([5, 4, 3, 2, 1]);
+    expect(await ids({ name: 'even' })).toEqual([5, 3, 1]);
+    expect(await ids({ name: 'even', status: ['queued'] })).toEqual([5, 3, 1]);
+    expect(await ids({ name: 'none' })).toEqual([]);
+    expect(await ids({ limit: 2 })).toEqual([5, 4]);
+    expect(await ids({ start: 3, limit: 2 })).toEqual([3, 2]);
+    expect(await ids({ start: 5 })).toEqual([1]);
+    expect(await ids({ start: 6 })).toEqual([]);
+    expect(await ids({ start: 2, name: 'even' })).toEqual([3, 1]);
+
+    expect(await store.listActiveJobIds()).toEqual([1, 2, 3, 5]);
+  });
+
+  it('defaults listJobs to 100 rows', async () => {
+    for (let i = 0; i < 105; i++) await store.createJob(newJob());
+    const jobs = await store.listJobs();
+    expect(jobs).toHaveLength(100);
+    expect(jobs[0]!.id).toBe(105);
+  });
+});
+
+describe('SqliteStore: applyChanges', () => {
+  it('writes rows and events together, with increasing seq', async () => {
+    await store.createJob(newJob());
+    await store.registerNode(nodeInfo(), 'idle', 2_000);
+    const placement = [{ assignment: 'local', role: 'any', nodeId: 'n1', nodeName: 'alpha', ip: '10.0.0.1' }];
+
+    const events = await store.applyChanges({
+      jobs: [
+        {
+          id: 1,
+          expect: 'queued',
+          set: { status: 'running', startedAt: 3_000, placement, waitingFor: null, reason: undefined },
+        },
+      ],
+      stages: [{ jobId: 1, name: 's', expect: 'queued', set: { status: 'running', startedAt: 3_000 } }],
+      tasks: [
+        {
+          jobId: 1,
+          taskId: 1,
+          expect: { status: 'queued', attempt: 0 },
+          set: { status: 'running', attempt: 1, nodeId: 'n1', startedAt: 3_000 },
+        },
+      ],
+      nodes: [{ id: 'n1', expect: 'idle', set: { state: 'busy', lastSeenAt: 3_000 } }],
+      events: [
+        { type: 'job.status', ts: 3_000, jobId: 1, from: 'queued', to: 'running' },
+        { type: 'job.placed', ts: 3_000, jobId: 1, data: { placement } },
+        { type: 'stage.status', ts: 3_000, jobId: 1, stage: 's', from: 'queued', to: 'running' },
+        { type: 'task.status', ts: 3_000, jobId: 1, stage: 's', taskId: 1, nodeId: 'n1', to: 'running' },
+        { type: 'node.state', ts: 3_000, nodeId: 'n1', from: 'idle', to: 'busy' },
+      ],
+    });
+
+    expect(events.map((e) => e.seq)).toEqual([3, 4, 5, 6, 7]);
+    expect(events[0]).toEqual({
+      seq: 3,
+      type: 'job.status',
+      ts: 3_000,
+      jobId: 1,
+      from: 'queued',
+      to: 'running',
+    });
+    expect(Object.keys(events[4]!).sort()).toEqual(['from', 'nodeId', 'seq', 'to', 'ts', 'type']);
+    expect(await store.listEvents({ afterSeq: 2 })).toEqual(events);
+
+    const detail = (await store.getJobDetail(1))!;
+    expect(detail.job).toMatchObject({ status: 'running', startedAt: 3_000, placement, reason: null });
+    expect(detail.stages[0]).toMatchObject({ status: 'running', startedAt: 3_000 });
+    expect(detail.stages[1]).toMatchObject({ status: 'queued', startedAt: null });
+    expect(detail.tasks[0]).toMatchObject({ status: 'running', attempt: 1, nodeId: 'n1', startedAt: 3_000 });
+    expect(detail.tasks[1]).toMatchObject({ status: 'queued', attempt: 0, nodeId: null });
+    expect(await store.getNode('n1')).toMatchObject({
+      state: 'busy',
+      lastSeenAt: 3_000,
+      registeredAt: 2_000,
+    });
+
+    // null writes NULL, undefined leaves the column alone, no expect means no check.
+    await store.applyChanges({ jobs: [{ id: 1, set: { reason: 'why', stopRequested: true } }], events: [] });
+    await store.applyChanges({
+      jobs: [{ id: 1, set: { reason: null, startedAt: undefined, placement: null } }],
+      tasks: [{ jobId: 1, taskId: 1, set: { exitCode: 0, text: 'exit code 0', endedAt: 4_000 } }],
+      events: [],
+    });
+    const after = (await store.getJobDetail(1))!;
+    expect(after.job).toMatchObject({ reason: null, startedAt: 3_000, placement: null, stopRequested: true });
+    expect(after.tasks[0]).toMatchObject({ exitCode: 0, text: 'exit code 0', endedAt: 4_000, attempt: 1 });
+
+    // Events alone are fine too.
+    const [only] = await store.applyChanges({ events: [{ type: 'job.waiting', ts: 5_000, jobId: 1 }] });
+    expect(only).toEqual({ seq: 8, type: 'job.waiting', ts: 5_000, jobId: 1 });
+  });
+
+  it('writes nothing and throws ConflictError when a precondition in the middle fails', async () => {
+    await store.createJob(newJob());
+    const before = await snapshot(1);
+
+    const attempt = store.applyChanges({
+      jobs: [{ id: 1, expect: 'queued', set: { status: 'running', startedAt: 3_000 } }],
+      stages: [
+        { jobId: 1, name: 's', expect: 'queued', set: { status: 'running' } },
+        { jobId: 1, name: 'svc', expect: 'running', set: { status: 'ready' } },
+      ],
+      tasks: [{ jobId: 1, taskId: 1, expect: { status: 'queued' }, set: { status: 'running', attempt: 1 } }],
+      events: [{ type: 'job.status', ts: 3_000, jobId: 1, from: 'queued', to: 'running' }],
+    });
+    await expect(attempt).rejects.toBeInstanceOf(ConflictError);
+    await expect(attempt).rejects.toMatchObject({
+      code: 'conflict',
+      details: {
+        row: 'stage',
+        jobId: 1,
+        stage: 'svc',
+        expected: { status: 'running' },
+        actual: { status: 'queued' },
+      },
+    });
+
+    expect(await snapshot(1)).toEqual(before);
+  });
+
+  it('throws ConflictError for a row that does not exist, writing nothing', async () => {
+    await store.createJob(newJob());
+    const before = await snapshot(1);
+    for (const cs of [
+      { jobs: [{ id: 1, set: { status: 'running' as const } }], tasks: [{ jobId: 1, taskId: 9, set: {} }] },
+      {
+        jobs: [{ id: 1, set: { status: 'running' as const } }],
+        stages: [{ jobId: 1, name: 'nope', set: {} }],
+      },
+      {
+        jobs: [{ id: 1, set: { status: 'running' as const } }],
+        nodes: [{ id: 'ghost', set: { state: 'down' as const } }],
+      },
+      { jobs: [{ id: 7, expect: 'queued' as const, set: { status: 'running' as const } }] },
+    ]) {
+      const attempt = store.applyChanges({ ...cs, events: [{ type: 'job.status', ts: 1, jobId: 1 }] });
+      await expect(attempt).rejects.toBeInstanceOf(ConflictError);
+      await expect(attempt).rejects.toMatchObject({ details: { actual: null } });
+    }
+    expect(await snapshot(1)).toEqual(before);
+  });
+
+  it('fences task reports by attempt', async () => {
+    await store.createJob(newJob());
+    const start = (attempt: number) => ({
+      jobId: 1,
+      taskId: 1,
+      expect: { attempt: attempt - 1 },
+      set: { status: 'running' as const, attempt },
+    });
+    await store.applyChanges({ tasks: [start(1)], events: [] });
+    await store.applyChanges({ tasks: [start(2)], events: [] });
+
+    // A late report from attempt 1 must not touch attempt 2.
+    const stale = store.applyChanges({
+      tasks: [{ jobId: 1, taskId: 1, expect: { status: 'running', attempt: 1 }, set: { status: 'failed' } }],
+      events: [{ type: 'task.status', ts: 9, jobId: 1, taskId: 1, to: 'failed' }],
+    });
+    await expect(stale).rejects.toBeInstanceOf(ConflictError);
+    await expect(stale).rejects.toMatchObject({
+      details: {
+        row: 'task',
+        jobId: 1,
+        taskId: 1,
+        expected: { status: 'running', attempt: 1 },
+        actual: { status: 'running', attempt: 2 },
+      },
+    });
+    expect((await store.getJobDetail(1))!.tasks[0]).toMatchObject({ status: 'running', attempt: 2 });
+    expect(await store.listEvents({ jobId: 1 })).toHaveLength(1);
+
+    // The current attempt's report goes through.
+    await store.applyChanges({
+      tasks: [
+        { jobId: 1, taskId: 1, expect: { status: 'running', attempt: 2 }, set: { status: 'succeeded' } },
+      ],
+      events: [{ type: 'task.status', ts: 10, jobId: 1, taskId: 1, to: 'succeeded' }],
+    });
+    expect((await store.getJobDetail(1))!.tasks[0]).toMatchObject({ status: 'succeeded', attempt: 2 });
+  });
+
+  it('rejects a field outside the whitelist', async () => {
+    await store.createJob(newJob());
+    const set = { status: 'running', name: 'renamed' } as unknown as { status: 'running' };
+    await expect(store.applyChanges({ jobs: [{ id: 1, set }], events: [] })).rejects.toBeInstanceOf(
+      JobhubError,
+    );
+    expect((await store.getJob(1))!).toMatchObject({ status: 'queued', name: 'j' });
+  });
+});
+
+describe('SqliteStore: events', () => {
+  it('filters by job, node and afterSeq, with a limit', async () => {
+    await store.createJob(newJob());
+    await store.createJob(newJob({ name: 'k' }));
+    await store.registerNode(nodeInfo(), 'idle', 3_000);
+    await store.applyChanges({
+      events: [
+        { type: 'task.status', ts: 4_000, jobId: 1, taskId: 1, nodeId: 'n1', to: 'running' },
+        { type: 'job.status', ts: 4_000, jobId: 2, to: 'running' },
+      ],
+    });
+    const seqs = async (q: Parameters<SqliteStore['listEvents']>[0]) =>
+      (await store.listEvents(q)).map((e) => e.seq);
+    expect(await seqs({})).toEqual([1, 2, 3, 4, 5]);
+    expect(await seqs({ jobId: 1 })).toEqual([1, 4]);
+    expect(await seqs({ nodeId: 'n1' })).toEqual([3, 4]);
+    expect(await seqs({ jobId: 1, nodeId: 'n1' })).toEqual([4]);
+    expect(await seqs({ afterSeq: 2, limit: 2 })).toEqual([3, 4]);
+    expect(await seqs({ jobId: 2, afterSeq: 2 })).toEqual([5]);
+    const [submitted] = await store.listEvents({ limit: 1 });
+    expect(Object.keys(submitted!).sort()).toEqual(['data', 'jobId', 'seq', 'ts', 'type']);
+  });
+});
+
+describe('SqliteStore: logs', () => {
+  it('ignores duplicates and reads by task and afterId', async () => {
+    await store.createJob(newJob());
+    await store.appendLogs([
+      logLine({ seq: 1, text: 'a' }),
+      logLine({ seq: 2, text: 'b' }),
+      logLine({ taskId: 2, seq: 1, text: 'c', stream: 'stderr' }),
+    ]);
+    // A replay of seq 2 (with different text) and a new line; also a duplicate within one batch.
+    await store.appendLogs([
+      logLine({ seq: 2, text: 'b again' }),
+      logLine({ seq: 3, text: 'd' }),
+      logLine({ seq: 3, text: 'd again' }),
+    ]);
+    // Same seq, next attempt: a different line.
+    await store.appendLogs([logLine({ attempt: 2, seq: 1, text: 'e' })]);
+    await store.appendLogs([]);
+
+    const all = await store.readLogs({ jobId: 1 });
+    expect(all.map((l) => l.text)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(all[2]).toEqual({
+      id: all[2]!.id,
+      jobId: 1,
+      taskId: 2,
+      attempt: 1,
+      seq: 1,
+      ts: 5_000,
+      stream: 'stderr',
+      text: 'c',
+    });
+    const ids = all.map((l) => l.id);
+    expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+
+    const task1 = await store.readLogs({ jobId: 1, taskId: 1 });
+    expect(task1.map((l) => l.text)).toEqual(['a', 'b', 'd', 'e']);
+    expect((await store.readLogs({ jobId: 1, taskId: 1, afterId: task1[1]!.id })).map((l) => l.text)).toEqual(
+      ['d', 'e'],
+    );
+    expect((await store.readLogs({ jobId: 1, afterId: all[1]!.id, limit: 2 })).map((l) => l.text)).toEqual([
+      'c',
+      'd',
+    ]);
+    expect(await store.readLogs({ jobId: 2 })).toEqual([]);
+  });
+});
+
+describe('SqliteStore: nodes', () => {
+  it('registers a node, then updates it on re-registration with a second event', async () => {
+    const first = await store.registerNode(nodeInfo(), 'idle', 1_000);
+    expect(first.node).toEqual({
+      id: 'n1',
+      name: 'alpha',
+      state: 'idle',
+      info: nodeInfo(),
+      registeredAt: 1_000,
+      lastSeenAt: 1_000,
+    });
+    expect(first.event).toEqual({
+      seq: 1,
+      type: 'node.registered',
+      ts: 1_000,
+      nodeId: 'n1',
+      data: { info: nodeInfo() },
+    });
+
+    const info2 = nodeInfo({ name: 'alpha-2', startTime: 200 });
+    const second = await store.registerNode(info2, 'draining', 2_000);
+    expect(second.node).toEqual({
+      id: 'n1',
+      name: 'alpha-2',
+      state: 'draining',
+      info: info2,
+      registeredAt: 2_000,
+      lastSeenAt: 2_000,
+    });
+    expect(second.event.seq).toBe(2);
+    expect(await store.getNode('n1')).toEqual(second.node);
+    expect(await store.getNode('n2')).toBeUndefined();
+
+    await store.registerNode(nodeInfo({ id: 'n0', name: 'aardvark' }), 'idle', 3_000);
+    expect((await store.listNodes()).map((n) => n.id)).toEqual(['n0', 'n1']);
+
+    expect(await store.listEvents({ nodeId: 'n1' })).toEqual([first.event, second.event]);
+  });
+});
+
+describe('SqliteStore: persistence', () => {
+  it('keeps everything across close and reopen of the same file', async () => {
+    await store.createJob(newJob());
+    await store.registerNode(nodeInfo(), 'idle', 2_000);
+    await store.applyChanges({
+      jobs: [{ id: 1, expect: 'queued', set: { status: 'running', startedAt: 3_000 } }],
+      tasks: [
+        { jobId: 1, taskId: 1, expect: { attempt: 0 }, set: { status: 'running', attempt: 1, nodeId: 'n1' } },
+      ],
+      events: [{ type: 'job.status', ts: 3_000, jobId: 1, from: 'queued', to: 'running' }],
+    });
+    await store.appendLogs([logLine({ seq: 1 }), logLine({ seq: 2 })]);
+
+    const detail = await store.getJobDetail(1);
+    const events = await store.listEvents({});
+    const logs = await store.readLogs({ jobId: 1 });
+    const nodes = await store.listNodes();
+    const migrations = await store.migrations();
+    await store.close();
+
+    store = SqliteStore.open(file);
+    await store.migrate();
+    expect(await store.migrations()).toEqual(migrations);
+    expect(await store.getJobDetail(1)).toEqual(detail);
+    expect(await store.listEvents({})).toEqual(events);
+    expect(await store.readLogs({ jobId: 1 })).toEqual(logs);
+    expect(await store.listNodes()).toEqual(nodes);
+    expect(await store.listActiveJobIds()).toEqual([1]);
+
+    // Ids and sequence numbers continue where they were.
+    const next = await store.createJob(newJob({ name: 'after' }));
+    expect(next.job.id).toBe(2);
+    const [submitted] = await store.listEvents({ jobId: 2 });
+    expect(submitted!.seq).toBe(events.at(-1)!.seq + 1);
+    await store.appendLogs([logLine({ seq: 2 }), logLine({ seq: 3, text: 'new' })]);
+    expect((await store.readLogs({ jobId: 1, afterId: logs.at(-1)!.id })).map((l) => l.text)).toEqual([
+      'new',
+    ]);
+  });
+});
