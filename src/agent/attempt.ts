@@ -86,6 +86,11 @@ export class Attempt {
     this.end({ kind: 'stop', reason }, graceMs);
   }
 
+  /** SIGKILL to the group at once, synchronously: for a process about to die itself. */
+  killNow(): void {
+    this.group?.signal('SIGKILL');
+  }
+
   private async run(): Promise<void> {
     try {
       this.cwd = await this.prepareDir();

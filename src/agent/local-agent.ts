@@ -9,7 +9,7 @@ import type {
   ReportSink,
   ResolvedTask,
 } from './protocol.js';
-import { reapTagged } from './reaper.js';
+import { findTaggedPids, reapTagged } from './reaper.js';
 import { errorText } from './texts.js';
 
 export interface LocalAgentOptions {
@@ -95,6 +95,23 @@ export class LocalAgent implements AgentEndpoint {
       this.logs.flush();
     })();
     return this.stopping;
+  }
+
+  /**
+   * Last resort for a process that is about to die (a crash): SIGKILL, synchronously, to every
+   * attempt's group and to every process tagged with one of the given jobs on this node.
+   */
+  killNow(jobIds: readonly number[]): void {
+    for (const attempt of this.attempts.values()) if (jobIds.includes(attempt.ref.jobId)) attempt.killNow();
+    for (const jobId of jobIds) {
+      for (const pid of findTaggedPids(`${this.nodeId}/${jobId}/`)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
   }
 
   /** Attempts started and not yet reported as exited. */

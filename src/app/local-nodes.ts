@@ -46,6 +46,11 @@ export class LocalNodes implements Placer, AgentRegistry {
     return this.agents.get(nodeId);
   }
 
+  /** Kills the jobs' processes on every local node, synchronously (see LocalAgent.killNow). */
+  killNow(jobIds: readonly number[]): void {
+    for (const agent of this.agents.values()) agent.killNow(jobIds);
+  }
+
   /** Stops every running task of every local node; idempotent. */
   async stopAll(graceMs: number): Promise<void> {
     await Promise.all([...this.agents.values()].map((a) => a.stop(graceMs)));

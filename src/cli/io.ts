@@ -13,13 +13,21 @@ export interface CliIO {
 }
 
 export function processIO(): CliIO {
+  // A reader that goes away (`jobhub run ... | head`) must not crash a process that runs tasks:
+  // the rest of the output is dropped, the job goes on.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
   return {
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
     cwd: process.cwd(),
     isTTY: process.stdout.isTTY === true,
-    columns: () => process.stdout.columns ?? 100,
+    // A pty may report 0 columns (script, some CI runners): fall back to $COLUMNS, then 100.
+    columns: () => process.stdout.columns || Number(process.env.COLUMNS) || 100,
   };
 }
 

@@ -14,7 +14,6 @@ export type ViewMode = 'tty' | 'lines' | 'json';
 export interface LiveViewOptions {
   store: Store;
   bus: EventBus;
-  jobId: number;
   out: Writable;
   mode: ViewMode;
   style: Style;
@@ -31,11 +30,25 @@ export class LiveView {
   private drawnLines = 0;
   private dirty = true;
   private drawing = false;
+  private jobId: number | undefined;
+  /** Messages that arrived before the job's id was known (its submission). */
+  private early: BusMessage[] = [];
 
   constructor(private readonly opts: LiveViewOptions) {}
 
-  start(): void {
-    this.unsubscribe = this.opts.bus.subscribe((m) => this.onMessage(m));
+  /** Starts listening; call before submitting, so the submission's own events are shown too. */
+  listen(): void {
+    this.unsubscribe = this.opts.bus.subscribe((m) => {
+      if (this.jobId === undefined) this.early.push(m);
+      else this.onMessage(m);
+    });
+  }
+
+  /** Shows the job from now on (and what it did since `listen`). */
+  follow(jobId: number): void {
+    this.jobId = jobId;
+    for (const m of this.early) this.onMessage(m);
+    this.early = [];
     if (this.opts.mode === 'tty') {
       this.timer = setInterval(() => void this.draw(), this.opts.refreshMs ?? 100);
       void this.draw();
@@ -55,12 +68,12 @@ export class LiveView {
 
   private onMessage(m: BusMessage): void {
     if (m.kind === 'logs') {
-      for (const l of m.lines) if (l.jobId === this.opts.jobId) this.lastLine.set(l.taskId, l.text);
+      for (const l of m.lines) if (l.jobId === this.jobId) this.lastLine.set(l.taskId, l.text);
       this.dirty = true;
       return;
     }
     for (const e of m.events) {
-      if (e.jobId !== undefined && e.jobId !== this.opts.jobId) continue;
+      if (e.jobId !== undefined && e.jobId !== this.jobId) continue;
       if (this.opts.mode === 'json') this.opts.out.write(`${JSON.stringify(e)}\n`);
       else if (this.opts.mode === 'lines') this.opts.out.write(`${describeEvent(e, this.opts.style)}\n`);
     }
@@ -72,7 +85,8 @@ export class LiveView {
     this.drawing = true;
     this.dirty = false;
     try {
-      const detail = await this.opts.store.getJobDetail(this.opts.jobId);
+      if (this.jobId === undefined) return;
+      const detail = await this.opts.store.getJobDetail(this.jobId);
       if (!detail) return;
       const width = Math.max(40, (this.opts.columns?.() ?? 100) - 1);
       const lines = renderTree(detail, this.opts.style, Date.now(), final ? new Map() : this.lastLine).map(

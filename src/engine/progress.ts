@@ -126,7 +126,7 @@ function startTask(run: JobRun, task: TaskRecord, ctx: StepContext): void {
   });
   for (const target of stopperTargets(run, task, spec)) {
     if (isTaskActive(target.status) && !run.stopSent.has(target.id)) {
-      ctx.stop(run, target, `stopped by stopper ${run.label(task)}`);
+      ctx.stop(run, target, `by stopper ${run.label(task)}`);
     }
   }
 }

@@ -10,10 +10,26 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 const BIN = path.join(ROOT, 'bin/jobhub.js');
 
 let dir: string;
+/** Every jobhub process a test starts; killed (with its tasks) if a test fails half-way. */
+const children = new Set<ChildProcess>();
+const markers: string[] = [];
 beforeAll(() => {
   dir = tempDir('jobhub-cli-');
 });
-afterAll(() => {});
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const m of markers) for (const pid of pidsWithEnv('TEST_MARKER', m)) process.kill(pid, 'SIGKILL');
+});
+
+function spawnJobhub(args: string[], marker: string): ChildProcess {
+  markers.push(marker);
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: dir,
+    env: { ...process.env, NO_COLOR: '1', TEST_MARKER: marker },
+  });
+  children.add(child);
+  return child;
+}
 
 function jobhub(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [BIN, ...args], {
@@ -199,10 +215,7 @@ stages:
     tasks: [{name: sleeper, shell: {command: "sleep 1000"}}]
 `,
     );
-    const child: ChildProcess = spawn(process.execPath, [BIN, 'run', spec, '--stop-grace', '2s'], {
-      cwd: dir,
-      env: { ...process.env, NO_COLOR: '1', TEST_MARKER: marker },
-    });
+    const child = spawnJobhub(['run', spec, '--stop-grace', '2s'], marker);
     let out = '';
     child.stdout?.on('data', (b: Buffer) => {
       out += b.toString();
@@ -220,5 +233,37 @@ stages:
     expect(code).toBe(130);
     expect(out).toMatch(/job \d+ forever stopped/);
     expect(pidsWithEnv('TEST_MARKER', marker)).toEqual([]);
+  });
+
+  it('a job whose jobhub run process was killed is ended as failed by the next command, its processes killed', async () => {
+    const marker = randomUUID();
+    const data = path.join(dir, 'orphan-data');
+    const spec = file(
+      'orphan.yaml',
+      'name: orphan\nstages: [{name: s, tasks: [{name: t, shell: {command: "sleep 1000"}}]}]\n',
+    );
+    const child = spawnJobhub(['run', spec, '--data', data], marker);
+    let out = '';
+    await new Promise<void>((resolve) => {
+      child.stdout?.on('data', (b: Buffer) => {
+        out += b.toString();
+        if (/task s\/local\/t running/.test(out)) resolve();
+      });
+    });
+    await until(() => pidsWithEnv('TEST_MARKER', marker).length >= 2);
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.on('exit', resolve));
+    expect(pidsWithEnv('TEST_MARKER', marker).length).toBeGreaterThanOrEqual(1); // the task outlived its runner
+
+    const r = jobhub(['jobs', '--data', data, '--json']);
+    expect(r.stderr).toMatch(/job 1 was left active by a jobhub process that died/);
+    const [job] = JSON.parse(r.stdout) as Array<{ status: string; reason: string }>;
+    expect(job?.status).toBe('failed');
+    expect(job?.reason).toMatch(/the jobhub run process that ran it \(pid \d+\) ended/);
+    expect(pidsWithEnv('TEST_MARKER', marker)).toEqual([]);
+    const show = JSON.parse(jobhub(['show', '1', '--data', data, '--json']).stdout) as {
+      tasks: Array<{ status: string }>;
+    };
+    expect(show.tasks.map((t) => t.status)).toEqual(['lost']);
   });
 });

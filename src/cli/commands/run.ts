@@ -1,12 +1,18 @@
 /** `jobhub run job.yaml`: the embedded default: validate, plan, run on local nodes, show it live. */
+import os from 'node:os';
 import { resolveConfig } from '../../app/config.js';
 import { startEmbedded } from '../../app/embedded.js';
+import { recoverOrphans } from '../../app/orphans.js';
+import { claimJob, releaseJob } from '../../app/run-claims.js';
 import { formatDuration } from '../../core/duration.js';
 import type { JobRecord, Store } from '../../store/store.js';
 import { mark, paint, type Style } from '../format.js';
 import { type CliIO, println, styleOf } from '../io.js';
 import { LiveView } from '../live-view.js';
+import { reportOrphans } from '../open-store.js';
 import { readSpecFile } from '../spec-file.js';
+
+const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 export interface RunOptions {
   data?: string;
@@ -20,6 +26,7 @@ export async function runCommand(file: string, opts: RunOptions, io: CliIO): Pro
   const config = resolveConfig({ data: opts.data, stopGrace: opts.stopGrace }, io.env, io.cwd);
   const style = styleOf(io);
   const app = await startEmbedded(config);
+  reportOrphans(await recoverOrphans(app.store, config.dataDir), io);
   let signal: NodeJS.Signals | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
     const force = signal !== undefined;
@@ -33,31 +40,42 @@ export async function runCommand(file: string, opts: RunOptions, io: CliIO): Pro
       .requestStop(job.id, sig === 'SIGINT' ? 'interrupted (Ctrl-C)' : `received ${sig}`, { force })
       .catch(() => {});
   };
-  const job = await app.coordinator.submit({ spec: loaded.spec, rawSpec: loaded.text });
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
   const mode = opts.json ? 'json' : io.isTTY ? 'tty' : 'lines';
   const view = new LiveView({
     store: app.store,
     bus: app.bus,
-    jobId: job.id,
     out: io.stdout,
     mode,
     style,
     columns: io.columns,
   });
-  view.start();
+  view.listen();
+  const job = await app.coordinator.submit({ spec: loaded.spec, rawSpec: loaded.text });
+  claimJob(config.dataDir, job.id);
+  // A closed terminal (SIGHUP) stops the job cleanly too: its tasks must not outlive it.
+  for (const sig of SIGNALS) process.on(sig, onSignal);
+  // If this process is about to die of a bug, its tasks die first rather than run on unwatched.
+  const onCrash = (err: unknown) => {
+    app.nodes.killNow([job.id]);
+    process.stderr.write(`jobhub: internal error, job ${job.id}'s tasks were killed: ${String(err)}\n`);
+    process.exit(3);
+  };
+  process.on('uncaughtException', onCrash);
+  process.on('unhandledRejection', onCrash);
+  view.follow(job.id);
   try {
     const final = await app.coordinator.waitForEnd(job.id);
     await view.stop();
     if (!opts.json) await printSummary(final, app.store, io, style, opts.data);
     if (final.status === 'succeeded') return 0;
-    if (final.status === 'stopped' && signal) return signal === 'SIGINT' ? 130 : 143;
+    if (final.status === 'stopped' && signal) return 128 + (os.constants.signals[signal] ?? 0);
     return 1;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const sig of SIGNALS) process.off(sig, onSignal);
+    process.off('uncaughtException', onCrash);
+    process.off('unhandledRejection', onCrash);
     await app.close();
+    releaseJob(config.dataDir, job.id);
   }
 }
 
