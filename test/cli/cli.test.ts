@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,14 +31,19 @@ function spawnJobhub(args: string[], marker: string): ChildProcess {
   return child;
 }
 
-function jobhub(args: string[], env: Record<string, string> = {}) {
+function jobhub(args: string[], env: Record<string, string> = {}, cwd = dir) {
   const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: dir,
+    cwd,
     encoding: 'utf8',
     env: { ...process.env, NO_COLOR: '1', ...env },
     timeout: 120_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A read command against one data folder. */
+function jobhubIn(args: string[], data: string) {
+  return jobhub([...args, '--data', data]);
 }
 
 function file(name: string, text: string): string {
@@ -147,16 +152,19 @@ stages:
 describe('jobhub run', () => {
   it('runs the example benchmark; jobs, show, logs and events read it back afterwards', async () => {
     const port = String(await freePort());
-    const r = jobhub(['run', path.join(ROOT, 'examples/benchmark.yaml')], { BENCH_PORT: port });
+    // As the README's quick start does: from the project's root, with the data folder inside it.
+    const data = path.join(ROOT, 'test-artifacts', `bench-${randomUUID()}`);
+    const r = jobhub(['run', 'examples/benchmark.yaml'], { BENCH_PORT: port, JOBHUB_DATA: data }, ROOT);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/job \d+ pingpong-bench succeeded/);
     const id = /job (\d+) pingpong-bench succeeded/.exec(r.stdout)?.[1] ?? '';
 
-    const jobs = JSON.parse(jobhub(['jobs', '--json']).stdout) as Array<{ id: number; status: string }>;
+    const read = (args: string[]) => jobhubIn(args, data);
+    const jobs = JSON.parse(read(['jobs', '--json']).stdout) as Array<{ id: number; status: string }>;
     expect(jobs.find((j) => String(j.id) === id)?.status).toBe('succeeded');
 
-    const show = JSON.parse(jobhub(['show', id, '--json']).stdout) as {
+    const show = JSON.parse(read(['show', id, '--json']).stdout) as {
       tasks: Array<{ stage: string; node: string; status: string }>;
       job: { placement: Array<{ assignment: string; ip: string }> };
     };
@@ -166,17 +174,18 @@ describe('jobhub run', () => {
     ]);
     expect(show.tasks.find((t) => t.stage === 'start_server')?.status).toBe('stopped');
 
-    const loadLog = jobhub(['logs', id, '--task', 'load/loader1/ping']);
+    const loadLog = read(['logs', id, '--task', 'load/loader1/ping']);
     expect(loadLog.stdout).toMatch(/^2000 requests, 0 failed, \d+ req\/s$/m);
-    const report = jobhub(['logs', id, '--task', 'report/count']);
+    const report = read(['logs', id, '--task', 'report/count']);
     expect(report.stdout.trim()).toBe('the server answered 4000 requests');
-    const all = jobhub(['logs', id]);
+    const all = read(['logs', id]);
     expect(all.stdout).toContain('[start_server/db/server] listening');
 
-    const events = jobhub(['events', id]).stdout;
+    const events = read(['events', id]).stdout;
     expect(events).toMatch(/task start_server\/db\/server ready/);
     expect(events).toMatch(/job \d+ succeeded/);
-    expect(jobhub(['show', id]).stdout).toContain('pingpong-bench');
+    expect(read(['show', id]).stdout).toContain('pingpong-bench');
+    rmSync(data, { recursive: true, force: true });
   });
 
   it("exits 1 on a failed job and prints the failing task's last lines", () => {
