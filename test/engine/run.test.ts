@@ -15,7 +15,7 @@ const overlaps = (a: { startedAt: number | null; endedAt: number | null }, b: ty
 
 describe('order and parallelism', () => {
   it('runs pipelines in order and the stages of a pipeline in parallel', async () => {
-    const { job, detail } = await h.run(`name: order
+    const { job, detail, events } = await h.run(`name: order
 nodeAssignments: [{name: n1}, {name: n2}]
 pipelines:
   - {name: first, stages: [a]}
@@ -28,6 +28,20 @@ stages:
   - {name: d, selectors: [{all: true}], tasks: [{name: t, shell: {command: "true"}}]}
 `);
     expect(job.status).toBe('succeeded');
+    // From the event history: when each task started running and when it ended.
+    const at = (label: string, to: string) => {
+      const t = task(detail, label);
+      const e = events.find((x) => x.type === 'task.status' && x.taskId === t.id && x.to === to);
+      if (!e) throw new Error(`no ${to} event for ${label}`);
+      return e.ts;
+    };
+    expect(at('b/n1/t', 'running')).toBeGreaterThanOrEqual(at('a/n1/t', 'succeeded'));
+    expect(at('c/n2/t', 'running')).toBeGreaterThanOrEqual(at('a/n1/t', 'succeeded'));
+    expect(at('c/n2/t', 'running')).toBeLessThan(at('b/n1/t', 'succeeded')); // b and c at once
+    expect(at('b/n1/t', 'running')).toBeLessThan(at('c/n2/t', 'succeeded'));
+    expect(at('d/n2/t', 'running')).toBeGreaterThanOrEqual(
+      Math.max(at('b/n1/t', 'succeeded'), at('c/n2/t', 'succeeded')),
+    );
     const a = task(detail, 'a/n1/t');
     const b = task(detail, 'b/n1/t');
     const c = task(detail, 'c/n2/t');

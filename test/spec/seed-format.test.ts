@@ -219,3 +219,24 @@ stages:
     expect(spec.stages[3]?.tasks[0]?.driver).toBe('stopper');
   });
 });
+
+describe('JSON specs', () => {
+  it('are read like YAML, with line:column in their errors', () => {
+    const json = `{
+  "name": "from-json",
+  "stages": [
+    {"name": "s", "tasks": [{"driver": "shell", "shell": {"command": "echo hi"}}]},
+    {"name": "t", "needs": ["s"], "tasks": [{"driver": "exec", "exec": {"comand": "true"}}]}
+  ]
+}`;
+    expect(validateSpecText(json).map((p) => `${p.line}:${p.column} ${p.path}: ${p.message}`)).toEqual([
+      '5:72 stages[1].tasks[0].exec: missing required field "command"',
+      '5:73 stages[1].tasks[0].exec.comand: unknown field "comand" (did you mean "command"?)',
+    ]);
+    const fixed = json.replace('"comand"', '"command"');
+    expect(loadSpec(fixed).spec.stages.map((s) => [s.name, s.needs])).toEqual([
+      ['s', []],
+      ['t', ['s']],
+    ]);
+  });
+});
