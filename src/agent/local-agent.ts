@@ -192,6 +192,8 @@ export class LocalAgent implements AgentEndpoint {
 
   /** Status reports go out after every log line logged before them. */
   private report(report: AgentReport): void {
+    // An attempt stops counting as running when its exit is reported, not a tick later.
+    if (report.type === 'task.exited') this.attempts.delete(refKey(report.ref));
     if (report.type !== 'log') this.logs.flush();
     this.deliver(report);
   }

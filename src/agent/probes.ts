@@ -150,23 +150,24 @@ async function commandTry(
   }
 }
 
-function httpTry(url: string, timeoutMs: number, signal: AbortSignal): Promise<ProbeResult> {
+/**
+ * One network try: `start` begins it and returns what releases it (a request, a socket); the try
+ * settles once, by `start`'s own verdict, a timeout or an abort, and is released then.
+ */
+function networkTry(
+  timeoutMs: number,
+  signal: AbortSignal,
+  start: (finish: (result: ProbeResult) => void) => () => void,
+): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    let target: URL;
-    try {
-      target = new URL(url);
-    } catch {
-      resolve({ ok: false, error: `invalid URL "${url}"` });
-      return;
-    }
-    let req: http.ClientRequest | undefined;
     let settled = false;
+    let release: (() => void) | undefined;
     const finish = (result: ProbeResult) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
-      req?.destroy();
+      release?.();
       resolve(result);
     };
     const onAbort = () => finish({ ok: false, error: 'aborted' });
@@ -176,56 +177,49 @@ function httpTry(url: string, timeoutMs: number, signal: AbortSignal): Promise<P
     );
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const options = {
-        // A fresh connection per try: a pooled keep-alive socket could outlive the agent's interest.
-        agent: false as const,
-        // Readiness asks "does it answer", not "is it who it claims": self-signed certificates pass.
-        rejectUnauthorized: false,
-      };
-      const onResponse = (res: http.IncomingMessage) => {
-        res.resume();
-        const status = res.statusCode ?? 0;
-        finish(status >= 200 && status < 300 ? { ok: true } : { ok: false, error: `HTTP ${status}` });
-      };
-      req =
-        target.protocol === 'https:'
-          ? https.get(target, options, onResponse)
-          : http.get(target, options, onResponse);
-      req.on('error', (err) => finish({ ok: false, error: errorText(err) }));
+      release = start(finish);
+      if (settled) release(); // settled while starting
     } catch (err) {
-      // An unsupported protocol throws synchronously.
+      // An unsupported protocol or an invalid port throws synchronously.
       finish({ ok: false, error: errorText(err) });
     }
     if (signal.aborted) onAbort();
   });
 }
 
-function tcpTry(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<ProbeResult> {
-  return new Promise((resolve) => {
-    let socket: net.Socket | undefined;
-    let settled = false;
-    const finish = (result: ProbeResult) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      socket?.destroy();
-      resolve(result);
+function httpTry(url: string, timeoutMs: number, signal: AbortSignal): Promise<ProbeResult> {
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    return Promise.resolve({ ok: false, error: `invalid URL "${url}"` });
+  }
+  return networkTry(timeoutMs, signal, (finish) => {
+    const options = {
+      // A fresh connection per try: a pooled keep-alive socket could outlive the agent's interest.
+      agent: false as const,
+      // Readiness asks "does it answer", not "is it who it claims": self-signed certificates pass.
+      rejectUnauthorized: false,
     };
-    const onAbort = () => finish({ ok: false, error: 'aborted' });
-    const timer = setTimeout(
-      () => finish({ ok: false, error: `timed out after ${shortDuration(timeoutMs)}` }),
-      timeoutMs,
-    );
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      socket = net.connect({ host, port });
-      socket.once('connect', () => finish({ ok: true }));
-      socket.on('error', (err) => finish({ ok: false, error: errorText(err) }));
-    } catch (err) {
-      // An invalid port throws synchronously.
-      finish({ ok: false, error: errorText(err) });
-    }
-    if (signal.aborted) onAbort();
+    const onResponse = (res: http.IncomingMessage) => {
+      res.resume();
+      const status = res.statusCode ?? 0;
+      finish(status >= 200 && status < 300 ? { ok: true } : { ok: false, error: `HTTP ${status}` });
+    };
+    const req =
+      target.protocol === 'https:'
+        ? https.get(target, options, onResponse)
+        : http.get(target, options, onResponse);
+    req.on('error', (err) => finish({ ok: false, error: errorText(err) }));
+    return () => req.destroy();
+  });
+}
+
+function tcpTry(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<ProbeResult> {
+  return networkTry(timeoutMs, signal, (finish) => {
+    const socket = net.connect({ host, port });
+    socket.once('connect', () => finish({ ok: true }));
+    socket.on('error', (err) => finish({ ok: false, error: errorText(err) }));
+    return () => socket.destroy();
   });
 }

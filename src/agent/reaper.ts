@@ -44,20 +44,26 @@ export function findTaggedPids(prefix: string): number[] {
 }
 
 export interface ReapOptions {
-  /** How often to look whether the SIGTERMed processes are gone. Default 50 ms. */
+  /** How often to look whether the signalled processes are gone. Default 50 ms. */
   pollMs?: number;
+  /**
+   * After SIGKILL, how long to wait for the processes to disappear (death is not instant, and a process
+   * in uninterruptible sleep lingers), sending SIGKILL again to any still tagged. Default 1000 ms.
+   */
+  killWaitMs?: number;
 }
 
 export interface ReapResult {
   /** Processes that carried the tag when the reap began. */
   found: number;
-  /** Those still there after the grace period, sent SIGKILL. */
+  /** Processes sent SIGKILL: still there after the grace period, or tagged ones forked meanwhile. */
   killed: number;
 }
 
 /**
  * Ends every process tagged with `prefix`: SIGTERM to each, up to `graceMs` for them to go, then
- * SIGKILL to whatever still carries the tag (looked up again, so a reused pid is not hit).
+ * SIGKILL to whatever still carries the tag (looked up again, so a reused pid is not hit), and waits
+ * (boundedly) until they are gone, so that a caller reporting "cleaned" tells the truth.
  */
 export async function reapTagged(
   prefix: string,
@@ -68,16 +74,31 @@ export async function reapTagged(
   const first = findTaggedPids(prefix);
   if (first.length === 0) return { found: 0, killed: 0 };
   for (const pid of first) signal(pid, 'SIGTERM');
-  const deadline = performance.now() + graceMs;
-  let left = first;
+  let left = await waitGone(prefix, graceMs, pollMs);
+  const killed = new Set<number>();
+  const killDeadline = performance.now() + (opts.killWaitMs ?? 1000);
+  while (left.length > 0) {
+    for (const pid of left) {
+      killed.add(pid);
+      signal(pid, 'SIGKILL');
+    }
+    const rest = killDeadline - performance.now();
+    if (rest <= 0) break;
+    left = await waitGone(prefix, rest, pollMs);
+  }
+  return { found: first.length, killed: killed.size };
+}
+
+/** Polls until no process carries the tag or `ms` have passed; returns the pids still tagged. */
+async function waitGone(prefix: string, ms: number, pollMs: number): Promise<number[]> {
+  const deadline = performance.now() + ms;
+  let left = findTaggedPids(prefix);
   while (left.length > 0 && performance.now() < deadline) {
-    await new Promise((resolve) =>
-      setTimeout(resolve, Math.min(pollMs, Math.max(0, deadline - performance.now()))),
-    );
+    const pause = Math.min(pollMs, Math.max(0, deadline - performance.now()));
+    await new Promise((resolve) => setTimeout(resolve, pause));
     left = findTaggedPids(prefix);
   }
-  for (const pid of left) signal(pid, 'SIGKILL');
-  return { found: first.length, killed: left.length };
+  return left;
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {

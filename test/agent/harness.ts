@@ -144,7 +144,7 @@ export class Harness {
   }
 
   statuses(ref: AttemptRef): string[] {
-    return this.reports.filter((r) => r.type !== 'log' && sameRef(r.ref, ref)).map((r) => r.type);
+    return this.reports.filter((r) => 'ref' in r && sameRef(r.ref, ref)).map((r) => r.type);
   }
 
   private onReport(nodeId: string, report: AgentReport): void {

@@ -25,6 +25,9 @@ stages:
     tasks: [{name: client, shell: {command: "echo working hard; sleep 0.3"}}]
 `;
 
+/** Cursor up N lines, to the line's start, clear to the end of the screen. */
+const REDRAW = new RegExp(`${String.fromCharCode(27)}\\[\\d+A\\r${String.fromCharCode(27)}\\[J`);
+
 async function watch(mode: ViewMode): Promise<string> {
   const out = new PassThrough();
   let text = '';
@@ -51,9 +54,9 @@ async function watch(mode: ViewMode): Promise<string> {
 describe('the live view of jobhub run', () => {
   it('on a terminal, redraws a tree of pipelines, stages, nodes and tasks in place', async () => {
     const text = await watch('tty');
-    expect(text).toMatch(/\x1b\[\d+A\r\x1b\[J/); // moved up and cleared: redrawn in place
+    expect(text).toMatch(REDRAW); // moved up and cleared: redrawn in place
     expect(text).toContain('working hard'); // the last log line of a running task
-    const frames = text.split(/\x1b\[\d+A\r\x1b\[J/);
+    const frames = text.split(REDRAW);
     const last = frames.at(-1) ?? '';
     expect(last.split('\n').map((l) => l.trimEnd())).toEqual([
       expect.stringMatching(/^✓ job \d+ view {2}succeeded {2}\d/),
