@@ -165,8 +165,6 @@ export function describeEvent(e: EventRecord, style: Style): string {
       const attempt = e.to === 'running' ? ` (attempt ${String(data.attempt)})` : '';
       return `${at} task ${label} ${statusText(style, e.to ?? '')}${attempt}${text}`;
     }
-    case 'task.retry':
-      return `${at} task ${e.taskId} retry${text}`;
     case 'node.registered':
       return `${at} node ${e.nodeId} registered`;
     case 'node.state':

@@ -116,7 +116,7 @@ export class Coordinator {
       }
       if (run.job.stopRequested && !opts.force) return;
       const b = new ChangeBuilder(this.now());
-      const sends: AgentCommand[] = [];
+      const kills: Outbox = [];
       if (!run.job.stopRequested) {
         run.endReason ??= `stopped: ${reason}`;
         b.jobFields(
@@ -134,7 +134,7 @@ export class Coordinator {
             this.send(nodeId, { type: 'task.stop', ref: refOf(t), reason: `forced: ${reason}`, graceMs: 0 });
         }
       }
-      await this.decide(run, b, sends);
+      await this.decide(run, b, kills);
     });
   }
 
@@ -171,7 +171,7 @@ export class Coordinator {
           const run = this.runs.get(report.jobId);
           if (!run?.cleanupPending) return;
           run.cleanupPending.delete(nodeId);
-          if (run.cleanupPending.size === 0) await this.decide(run, new ChangeBuilder(this.now()), []);
+          if (run.cleanupPending.size === 0) await this.decide(run, new ChangeBuilder(this.now()));
         })
         .catch(this.onError);
       return;
@@ -196,7 +196,7 @@ export class Coordinator {
     return this.queue
       .run(async () => {
         const run = this.runs.get(jobId);
-        if (run) await this.decide(run, new ChangeBuilder(this.now()), []);
+        if (run) await this.decide(run, new ChangeBuilder(this.now()));
       })
       .catch(this.onError);
   }
@@ -229,7 +229,7 @@ export class Coordinator {
         b.task(run, task, 'failed', patch);
       }
     }
-    await this.decide(run, b, []);
+    await this.decide(run, b);
   }
 
   private mayRetry(run: JobRun, task: TaskRecord): boolean {
@@ -239,8 +239,8 @@ export class Coordinator {
   }
 
   /** Places a queued job, advances it, commits, then sends the commands. */
-  private async decide(run: JobRun, b: ChangeBuilder, sends: AgentCommand[]): Promise<void> {
-    const commands: Array<[string, AgentCommand]> = sends.map((c) => ['', c]);
+  private async decide(run: JobRun, b: ChangeBuilder, outbox: Outbox = []): Promise<void> {
+    const commands: Outbox = [...outbox];
     if (run.job.status === 'queued' && !run.job.stopRequested) {
       const placed = await this.place(run, b);
       if (!placed) {
@@ -283,7 +283,7 @@ export class Coordinator {
     const complete = advance(run, ctx);
     if (complete) this.finish(run, b, commands);
     await this.commit(run, b);
-    for (const [nodeId, cmd] of commands) if (nodeId) this.send(nodeId, cmd);
+    for (const [nodeId, cmd] of commands) this.send(nodeId, cmd);
     if (isJobTerminal(run.job.status)) this.forget(run);
   }
 
@@ -319,7 +319,7 @@ export class Coordinator {
   }
 
   /** Every task has ended: make sure no process of the job is left, then give the final status. */
-  private finish(run: JobRun, b: ChangeBuilder, commands: Array<[string, AgentCommand]>): void {
+  private finish(run: JobRun, b: ChangeBuilder, commands: Outbox): void {
     if (run.cleanupPending === null) {
       const nodes = new Set(run.tasks.map((t) => t.nodeId).filter((n): n is string => n !== null));
       run.cleanupPending = nodes;
@@ -393,6 +393,9 @@ export class Coordinator {
     for (const resolve of list) resolve(run.job);
   }
 }
+
+/** Commands to send, by node, once the decision that made them is committed. */
+type Outbox = Array<[nodeId: string, command: AgentCommand]>;
 
 function refOf(task: TaskRecord): AttemptRef {
   return { jobId: task.jobId, taskId: task.id, attempt: task.attempt };

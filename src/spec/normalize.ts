@@ -3,7 +3,6 @@
  * compiled into each stage's `needs`. Runs only on specs that passed validation.
  */
 import { parseDuration } from '../core/duration.js';
-import type { Labels } from '../core/types.js';
 import type {
   CommandSpec,
   EnvVar,
@@ -196,5 +195,3 @@ function normalizeTask(t: TaskInput, index: number): TaskSpec {
   if (ready) task.ready = ready;
   return task;
 }
-
-export type { Labels };

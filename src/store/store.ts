@@ -103,7 +103,6 @@ export type EventType =
   | 'job.stop_requested'
   | 'stage.status'
   | 'task.status'
-  | 'task.retry'
   | 'node.registered'
   | 'node.state';
 
