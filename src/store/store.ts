@@ -78,6 +78,8 @@ export interface TaskRecord {
   exitCode: number | null;
   /** Short explanation, like seed 003's step text. */
   text: string | null;
+  /** The agent process instance the current attempt was sent to (tells a lost start from a restart). */
+  nodeInstance: string | null;
 }
 
 export interface JobDetail {
@@ -93,6 +95,10 @@ export interface NodeRecord {
   info: NodeInfo;
   registeredAt: Millis;
   lastSeenAt: Millis;
+  /** The highest report sequence number of this node's agent that the server has applied. */
+  reportSeq: number;
+  /** The agent process instance last connected for this node. */
+  instance: string | null;
 }
 
 export type EventType =
@@ -150,7 +156,15 @@ export interface TaskChange {
   set: Partial<
     Pick<
       TaskRecord,
-      'status' | 'attempt' | 'nodeId' | 'startedAt' | 'readyAt' | 'endedAt' | 'exitCode' | 'text'
+      | 'status'
+      | 'attempt'
+      | 'nodeId'
+      | 'startedAt'
+      | 'readyAt'
+      | 'endedAt'
+      | 'exitCode'
+      | 'text'
+      | 'nodeInstance'
     >
   >;
 }
@@ -158,7 +172,7 @@ export interface TaskChange {
 export interface NodeChange {
   id: string;
   expect?: NodeState;
-  set: Partial<Pick<NodeRecord, 'state' | 'lastSeenAt'>>;
+  set: Partial<Pick<NodeRecord, 'state' | 'lastSeenAt' | 'reportSeq' | 'instance'>>;
 }
 
 export interface ChangeSet {
@@ -184,6 +198,15 @@ export interface NewJob {
 export interface JobQuery {
   status?: JobStatus[];
   name?: string;
+  /** Owner name or id. */
+  owner?: string;
+  /** Every label given must match. */
+  labels?: Labels;
+  /** Created at or after / before (exclusive) these times. */
+  createdAfter?: Millis;
+  createdBefore?: Millis;
+  /** Keyset paging: only jobs with a smaller id (the `cursor` of the API). */
+  beforeId?: number;
   /** 1-based offset, as seed 003's `start`. */
   start?: number;
   /** Default 100. */
@@ -193,6 +216,8 @@ export interface JobQuery {
 export interface EventQuery {
   jobId?: number;
   nodeId?: string;
+  /** Only events whose type starts with one of these (`task.`, `job.status`). */
+  types?: string[];
   /** Only events with a larger seq. */
   afterSeq?: number;
   /** Default 1000. */
@@ -220,6 +245,25 @@ export interface LogQuery {
   afterId?: number;
   /** Default 10,000. */
   limit?: number;
+}
+
+export type TokenKind = 'admin' | 'agent';
+
+export interface TokenRecord {
+  id: string;
+  kind: TokenKind;
+  name: string;
+  createdAt: Millis;
+  revokedAt: Millis | null;
+}
+
+export interface NewToken {
+  id: string;
+  kind: TokenKind;
+  name: string;
+  /** SHA-256 of the token, hex. */
+  hash: string;
+  createdAt: Millis;
 }
 
 export interface Store {
@@ -255,4 +299,9 @@ export interface Store {
   ): Promise<{ node: NodeRecord; event: EventRecord }>;
   getNode(id: string): Promise<NodeRecord | undefined>;
   listNodes(): Promise<NodeRecord[]>;
+
+  createToken(token: NewToken): Promise<TokenRecord>;
+  /** The token with this hash, revoked or not. */
+  findToken(hash: string): Promise<TokenRecord | undefined>;
+  listTokens(): Promise<TokenRecord[]>;
 }

@@ -101,10 +101,12 @@ async function snapshot(jobId: number): Promise<{ detail: JobDetail | undefined;
 }
 
 describe('SqliteStore: opening and migrations', () => {
-  it('records migration 1 and a second migrate is a no-op', async () => {
+  it('records every migration and a second migrate is a no-op', async () => {
     const first = await store.migrations();
-    expect(first).toHaveLength(1);
-    expect(first[0]).toMatchObject({ version: 1, name: 'init' });
+    expect(first.map((m) => [m.version, m.name])).toEqual([
+      [1, 'init'],
+      [2, 'cluster'],
+    ]);
 
     await store.migrate();
     expect(await store.migrations()).toEqual(first);
@@ -209,6 +211,7 @@ describe('SqliteStore: jobs', () => {
       endedAt: null,
       exitCode: null,
       text: null,
+      nodeInstance: null,
     });
 
     expect(await store.getJobDetail(1)).toEqual(detail);
@@ -515,6 +518,8 @@ describe('SqliteStore: nodes', () => {
       info: nodeInfo(),
       registeredAt: 1_000,
       lastSeenAt: 1_000,
+      reportSeq: 0,
+      instance: null,
     });
     expect(first.event).toEqual({
       seq: 1,
@@ -533,6 +538,8 @@ describe('SqliteStore: nodes', () => {
       info: info2,
       registeredAt: 2_000,
       lastSeenAt: 2_000,
+      reportSeq: 0,
+      instance: null,
     });
     expect(second.event.seq).toBe(2);
     expect(await store.getNode('n1')).toEqual(second.node);
@@ -583,5 +590,61 @@ describe('SqliteStore: persistence', () => {
     expect((await store.readLogs({ jobId: 1, afterId: logs.at(-1)!.id })).map((l) => l.text)).toEqual([
       'new',
     ]);
+  });
+});
+
+describe('SqliteStore: cluster additions', () => {
+  it("keeps a node's report watermark and instance across re-registration", async () => {
+    await store.registerNode(nodeInfo(), 'idle', 1_000);
+    await store.applyChanges({ nodes: [{ id: 'n1', set: { reportSeq: 42, instance: 'i-1' } }], events: [] });
+    const again = await store.registerNode(nodeInfo(), 'idle', 2_000);
+    expect(again.node).toMatchObject({ reportSeq: 42, instance: 'i-1' });
+  });
+
+  it('filters jobs by owner, labels, creation time and a keyset cursor', async () => {
+    const mk = (name: string, owner: string, labels: Record<string, string>, createdAt: number) =>
+      store.createJob({
+        ...newJob(),
+        name,
+        owner: { id: `${owner}-id`, name: owner, type: 'user' },
+        labels,
+        createdAt,
+      });
+    await mk('a', 'ann', { env: 'prod', team: 'x' }, 1_000);
+    await mk('b', 'bob', { env: 'dev' }, 2_000);
+    await mk('c', 'ann', { env: 'prod' }, 3_000);
+    const names = async (q: Parameters<typeof store.listJobs>[0]) =>
+      (await store.listJobs(q)).map((j) => j.name);
+    expect(await names({ owner: 'ann' })).toEqual(['c', 'a']);
+    expect(await names({ owner: 'bob-id' })).toEqual(['b']);
+    expect(await names({ labels: { env: 'prod' } })).toEqual(['c', 'a']);
+    expect(await names({ labels: { env: 'prod', team: 'x' } })).toEqual(['a']);
+    expect(await names({ labels: { 'no such': 'x' } })).toEqual([]);
+    expect(await names({ createdAfter: 2_000 })).toEqual(['c', 'b']);
+    expect(await names({ createdBefore: 2_000 })).toEqual(['a']);
+    expect(await names({ beforeId: 3, limit: 1 })).toEqual(['b']);
+  });
+
+  it('filters events by type prefix', async () => {
+    await store.createJob(newJob());
+    await store.registerNode(nodeInfo(), 'idle', 1_000);
+    expect((await store.listEvents({ types: ['node.'] })).map((e) => e.type)).toEqual(['node.registered']);
+    expect((await store.listEvents({ types: ['job.submitted', 'node.reg'] })).map((e) => e.type)).toEqual([
+      'job.submitted',
+      'node.registered',
+    ]);
+  });
+
+  it('stores tokens by hash only', async () => {
+    await store.createToken({ id: 't1', kind: 'agent', name: 'agents', hash: 'ab'.repeat(32), createdAt: 5 });
+    expect(await store.findToken('ab'.repeat(32))).toEqual({
+      id: 't1',
+      kind: 'agent',
+      name: 'agents',
+      createdAt: 5,
+      revokedAt: null,
+    });
+    expect(await store.findToken('cd'.repeat(32))).toBeUndefined();
+    expect((await store.listTokens()).map((t) => t.id)).toEqual(['t1']);
   });
 });

@@ -55,11 +55,14 @@ const TASK_COLUMNS: Columns<TaskChange['set']> = {
   endedAt: { column: 'ended_at' },
   exitCode: { column: 'exit_code' },
   text: { column: 'text' },
+  nodeInstance: { column: 'node_instance' },
 };
 
 const NODE_COLUMNS: Columns<NodeChange['set']> = {
   state: { column: 'state' },
   lastSeenAt: { column: 'last_seen_at' },
+  reportSeq: { column: 'report_seq' },
+  instance: { column: 'instance' },
 };
 
 const JOBS: Table = { name: 'jobs', keyWhere: 'id = ?', columns: JOB_COLUMNS };

@@ -14,6 +14,7 @@ VALUES (@ts, @type, @job_id, @node_id, @stage, @task_id, @from_state, @to_state,
 interface EventListParams {
   job_id: number | null;
   node_id: string | null;
+  types: string | null;
   after_seq: number;
   limit: number;
 }
@@ -36,16 +37,26 @@ export class EventStatements {
   list(query: EventQuery): EventRecord[] {
     const byJob = query.jobId !== undefined;
     const byNode = query.nodeId !== undefined;
-    const stmt = this.st.getBuilt<[EventListParams], EventRow>(`events.list:${byJob}:${byNode}`, () => {
-      const where = ['seq > @after_seq'];
-      if (byJob) where.push('job_id = @job_id');
-      if (byNode) where.push('node_id = @node_id');
-      return `SELECT ${EVENT_COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT @limit`;
-    });
+    const byType = query.types !== undefined && query.types.length > 0;
+    const stmt = this.st.getBuilt<[EventListParams], EventRow>(
+      `events.list:${byJob}:${byNode}:${byType}`,
+      () => {
+        const where = ['seq > @after_seq'];
+        if (byJob) where.push('job_id = @job_id');
+        if (byNode) where.push('node_id = @node_id');
+        // Prefixes: `task.` matches every task event; `job.status` that type only.
+        if (byType)
+          where.push(
+            'EXISTS (SELECT 1 FROM json_each(@types) AS t WHERE substr(events.type, 1, length(t.value)) = t.value)',
+          );
+        return `SELECT ${EVENT_COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT @limit`;
+      },
+    );
     return stmt
       .all({
         job_id: query.jobId ?? null,
         node_id: query.nodeId ?? null,
+        types: byType ? JSON.stringify(query.types) : null,
         after_seq: query.afterSeq ?? 0,
         limit: limitOf(query.limit, DEFAULT_EVENT_LIMIT),
       })

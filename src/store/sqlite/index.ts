@@ -16,9 +16,11 @@ import type {
   LogQuery,
   NewJob,
   NewLogLine,
+  NewToken,
   NodeRecord,
   Store,
   StoredLogLine,
+  TokenRecord,
 } from '../store.js';
 import { ChangeStatements } from './changes.js';
 import { type Db, openDatabase, StatementCache } from './connection.js';
@@ -27,6 +29,7 @@ import { JobStatements } from './jobs.js';
 import { LogStatements } from './logs.js';
 import { type AppliedMigration, appliedMigrations, runMigrations } from './migrations.js';
 import { NodeStatements } from './nodes.js';
+import { TokenStatements } from './tokens.js';
 
 export class SqliteStore implements Store {
   private readonly db: Db;
@@ -36,6 +39,7 @@ export class SqliteStore implements Store {
   private readonly changes: ChangeStatements;
   private readonly logs: LogStatements;
   private readonly nodes: NodeStatements;
+  private readonly tokens: TokenStatements;
   private closed = false;
 
   private constructor(db: Db) {
@@ -46,6 +50,7 @@ export class SqliteStore implements Store {
     this.changes = new ChangeStatements(this.st, this.events);
     this.logs = new LogStatements(this.st);
     this.nodes = new NodeStatements(this.st);
+    this.tokens = new TokenStatements(this.st);
   }
 
   /** Opens (creating the file and its directory if missing) a database; `:memory:` is allowed. */
@@ -147,5 +152,17 @@ export class SqliteStore implements Store {
 
   async listNodes(): Promise<NodeRecord[]> {
     return this.read(() => this.nodes.list());
+  }
+
+  async createToken(token: NewToken): Promise<TokenRecord> {
+    return this.write(() => this.tokens.insert(token));
+  }
+
+  async findToken(hash: string): Promise<TokenRecord | undefined> {
+    return this.read(() => this.tokens.byHash(hash));
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    return this.read(() => this.tokens.list());
   }
 }

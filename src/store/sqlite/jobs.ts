@@ -25,7 +25,7 @@ const JOB_COLUMNS =
 const STAGE_COLUMNS = 'job_id, name, idx, status, started_at, ready_at, ended_at';
 const TASK_COLUMNS =
   'job_id, id, stage, node, name, idx, long_running, status, attempt, node_id, started_at, ready_at, ended_at, ' +
-  'exit_code, text';
+  'exit_code, text, node_instance';
 
 const INSERT_JOB = `
 INSERT INTO jobs (name, status, owner_json, labels_json, raw_spec, spec_json, created_at, stop_requested, retry_of)
@@ -43,6 +43,11 @@ const SELECT_ACTIVE_IDS = `SELECT id FROM jobs WHERE status IN ('queued', 'runni
 interface JobListParams {
   statuses: string | null;
   name: string | null;
+  owner: string | null;
+  labels: string | null;
+  createdAfter: number | null;
+  createdBefore: number | null;
+  beforeId: number | null;
   limit: number;
   offset: number;
 }
@@ -106,23 +111,55 @@ export class JobStatements {
 
   /**
    * Newest first. An empty or absent `status` list does not filter. The statement is built from fixed
-   * fragments per combination of filters (at most four), so each can use its index.
+   * fragments per combination of filters and cached, so values never enter the SQL text.
    */
   list(query: JobQuery = {}): JobRecord[] {
-    const byStatus = query.status !== undefined && query.status.length > 0;
-    const byName = query.name !== undefined;
-    const stmt = this.st.getBuilt<[JobListParams], JobRow>(`jobs.list:${byStatus}:${byName}`, () => {
+    const labels = Object.entries(query.labels ?? {});
+    const filters = {
+      status: query.status !== undefined && query.status.length > 0,
+      name: query.name !== undefined,
+      owner: query.owner !== undefined,
+      labels: labels.length > 0,
+      after: query.createdAfter !== undefined,
+      before: query.createdBefore !== undefined,
+      beforeId: query.beforeId !== undefined,
+    };
+    const key = Object.entries(filters)
+      .filter(([, on]) => on)
+      .map(([k]) => k)
+      .join(',');
+    const stmt = this.st.getBuilt<[JobListParams], JobRow>(`jobs.list:${key}`, () => {
       const where: string[] = [];
-      if (byStatus) where.push('status IN (SELECT value FROM json_each(@statuses))');
-      if (byName) where.push('name = @name');
+      if (filters.status) where.push('status IN (SELECT value FROM json_each(@statuses))');
+      if (filters.name) where.push('name = @name');
+      if (filters.owner) {
+        where.push(
+          `(json_extract(owner_json, '$.name') = @owner OR json_extract(owner_json, '$.id') = @owner)`,
+        );
+      }
+      // Every label pair of the filter must be in the job's labels.
+      if (filters.labels) {
+        where.push(
+          `NOT EXISTS (SELECT 1 FROM json_each(@labels) AS want
+             WHERE json_extract(jobs.labels_json, '$."' || want.key || '"') IS NOT want.value)`,
+        );
+      }
+      if (filters.after) where.push('created_at >= @createdAfter');
+      if (filters.before) where.push('created_at < @createdBefore');
+      if (filters.beforeId) where.push('id < @beforeId');
       const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
       return `SELECT ${JOB_COLUMNS} FROM jobs ${whereSql} ORDER BY id DESC LIMIT @limit OFFSET @offset`;
     });
     const start = query.start === undefined ? 1 : Math.max(1, Math.floor(query.start));
     return stmt
       .all({
-        statuses: byStatus ? JSON.stringify(query.status) : null,
+        statuses: filters.status ? JSON.stringify(query.status) : null,
         name: query.name ?? null,
+        owner: query.owner ?? null,
+        labels: filters.labels ? JSON.stringify(Object.fromEntries(labels)) : null,
+        createdAfter: query.createdAfter ?? null,
+        createdBefore: query.createdBefore ?? null,
+        beforeId: query.beforeId ?? null,
         limit: limitOf(query.limit, DEFAULT_JOB_LIMIT),
         offset: start - 1,
       })

@@ -7,6 +7,7 @@
 import { JobhubError } from '../../core/errors.js';
 import type { StatementCache } from './connection.js';
 import * as m0001 from './migrations/0001_init.js';
+import * as m0002 from './migrations/0002_cluster.js';
 
 export interface Migration {
   version: number;
@@ -17,6 +18,7 @@ export interface Migration {
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: m0001.VERSION, name: m0001.NAME, sql: m0001.SQL },
+  { version: m0002.VERSION, name: m0002.NAME, sql: m0002.SQL },
 ];
 
 const CREATE_TABLE = `

@@ -4,7 +4,7 @@ import type { NodeRecord } from '../store.js';
 import type { StatementCache } from './connection.js';
 import { type NodeRow, nodeFromRow } from './rows.js';
 
-const NODE_COLUMNS = 'id, name, state, info_json, registered_at, last_seen_at';
+const NODE_COLUMNS = 'id, name, state, info_json, registered_at, last_seen_at, report_seq, instance';
 
 /** A re-registration replaces everything, including `registered_at`: it is the latest registration. */
 const UPSERT_NODE = `

@@ -69,6 +69,7 @@ export interface TaskRow {
   ended_at: number | null;
   exit_code: number | null;
   text: string | null;
+  node_instance: string | null;
 }
 
 export interface EventRow {
@@ -102,6 +103,8 @@ export interface NodeRow {
   info_json: string;
   registered_at: number;
   last_seen_at: number;
+  report_seq: number;
+  instance: string | null;
 }
 
 export function parseJson<T>(text: string): T {
@@ -176,6 +179,7 @@ export function taskFromRow(r: TaskRow): TaskRecord {
     endedAt: r.ended_at,
     exitCode: r.exit_code,
     text: r.text,
+    nodeInstance: r.node_instance,
   };
 }
 
@@ -228,5 +232,7 @@ export function nodeFromRow(r: NodeRow): NodeRecord {
     info: parseJson<NodeInfo>(r.info_json),
     registeredAt: r.registered_at,
     lastSeenAt: r.last_seen_at,
+    reportSeq: r.report_seq,
+    instance: r.instance,
   };
 }
