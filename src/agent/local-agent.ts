@@ -114,6 +114,16 @@ export class LocalAgent implements AgentEndpoint {
     }
   }
 
+  /** The attempts running now (started, not reported as exited). */
+  runningRefs(): AttemptRef[] {
+    return [...this.attempts.values()].map((a) => a.ref);
+  }
+
+  /** Stops every running attempt, as `task.stop` would; later starts still work. */
+  stopAll(reason: string, graceMs: number): void {
+    for (const attempt of this.attempts.values()) attempt.stop(reason, graceMs);
+  }
+
   /** Attempts started and not yet reported as exited. */
   runningCount(): number {
     return this.attempts.size;

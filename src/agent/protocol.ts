@@ -90,6 +90,10 @@ export type AgentReport =
 /** The in-process face of an agent, as the coordinator uses it. */
 export interface AgentEndpoint {
   readonly nodeId: string;
+  /** The agent process instance behind this endpoint now (a restarted agent is a new instance). */
+  readonly instance?: string | undefined;
+  /** Delivers a command, or drops it when the agent is not connected: reconciliation on its
+   * reconnect resends what is still wanted. */
   send(cmd: AgentCommand): void;
 }
 

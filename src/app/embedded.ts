@@ -25,7 +25,11 @@ export async function startEmbedded(config: JobhubConfig): Promise<Embedded> {
   await store.migrate();
   const bus = new EventBus();
   let coordinator: Coordinator | undefined;
-  const sink = (nodeId: string, report: AgentReport) => coordinator?.handleReport(nodeId, report);
+  const sink = (nodeId: string, report: AgentReport) => {
+    coordinator?.handleReport(nodeId, report).catch((err: unknown) => {
+      process.stderr.write(`jobhub: could not apply a report of node ${nodeId}: ${String(err)}\n`);
+    });
+  };
   const nodes = new LocalNodes({ dataDir: config.dataDir, store, bus, sink });
   coordinator = new Coordinator({
     store,

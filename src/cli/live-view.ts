@@ -165,6 +165,8 @@ export function describeEvent(e: EventRecord, style: Style): string {
       const attempt = e.to === 'running' ? ` (attempt ${String(data.attempt)})` : '';
       return `${at} task ${label} ${statusText(style, e.to ?? '')}${attempt}${text}`;
     }
+    case 'task.superseded':
+      return `${at} task ${e.taskId} report superseded (attempt ${String(data.attempt)}): ${String(data.report)}`;
     case 'node.registered':
       return `${at} node ${e.nodeId} registered`;
     case 'node.state':

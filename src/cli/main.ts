@@ -1,9 +1,26 @@
 /** The `jobhub` command line: parses arguments, runs a command, maps errors to exit codes. */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
+import type { ServerFlags } from '../app/server-config.js';
 import { exitCodeOf, JobhubError, SpecInvalidError } from '../core/errors.js';
-import { eventsCommand, jobsCommand, logsCommand, showCommand } from './commands/inspect.js';
+import {
+  drainCommand,
+  nodesCommand,
+  retryCommand,
+  type SubmitOptions,
+  stopCommand,
+  submitCommand,
+} from './commands/control.js';
+import {
+  eventsCommand,
+  type JobsOptions,
+  jobsCommand,
+  type LogsOptions,
+  logsCommand,
+  showCommand,
+} from './commands/inspect.js';
 import { runCommand } from './commands/run.js';
+import { type AgentFlags, agentCommand, serverCommand } from './commands/server.js';
 import { planCommand, schemaCommand, validateCommand } from './commands/spec-tools.js';
 import { type CliIO, println, processIO } from './io.js';
 import { describeSpecErrors } from './spec-file.js';
@@ -70,44 +87,147 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
     .option('--json', 'print the plan as JSON')
     .action(act((file: string, opts: { nodes?: string; json?: boolean }) => planCommand(file, opts, io)));
 
+  const remote = (c: Command) =>
+    c
+      .option(
+        '--server <url>',
+        'a jobhub server (env JOBHUB_SERVER, or server: in ~/.config/jobhub/config.yaml)',
+      )
+      .option('--token <token>', 'API token for the server (env JOBHUB_TOKEN, or token: in the config file)');
+
+  remote(
+    program
+      .command('jobs')
+      .description('list jobs, newest first (from the server, or the local data folder)')
+      .addOption(dataOption())
+      .option(
+        '--status <status...>',
+        'only these statuses (queued, running, stopping, succeeded, failed, stopped)',
+      )
+      .option('--name <name>', 'only jobs with this name')
+      .option('--owner <owner>', 'only jobs of this owner (name or id)')
+      .option('--label <k=v...>', 'only jobs with these labels')
+      .option('--limit <n>', 'at most n jobs (default 100)')
+      .option('--start <n>', 'start at the n-th job (1-based, default 1)')
+      .option('--json', 'print JSON'),
+  ).action(act((opts: JobsOptions) => jobsCommand(opts, io)));
+
+  remote(
+    program
+      .command('show')
+      .description('show a job: status of every stage and task on every node')
+      .argument('<job>', 'job id')
+      .addOption(dataOption())
+      .option('--json', 'print JSON (job, stages, tasks)'),
+  ).action(act((id: string, opts: { data?: string; json?: boolean }) => showCommand(id, opts, io)));
+
+  remote(
+    program
+      .command('logs')
+      .description("print a job's logs, or one task's")
+      .argument('<job>', 'job id')
+      .addOption(dataOption())
+      .option('--task <task>', 'only this task: stage/node/task, stage/task, a task name, or its id')
+      .option('-t, --timestamps', 'prefix each line with its time')
+      .option('-f, --follow', 'keep printing new lines until the job ends'),
+  ).action(act((id: string, opts: LogsOptions) => logsCommand(id, opts, io)));
+
+  remote(
+    program
+      .command('events')
+      .description("print a job's event history, or every event")
+      .argument('[job]', 'job id (default: all events)')
+      .addOption(dataOption())
+      .option('-f, --follow', 'keep printing new events (until the job ends)')
+      .option('--json', 'one JSON object per event'),
+  ).action(
+    act((id: string | undefined, opts: { data?: string; json?: boolean; follow?: boolean }) =>
+      eventsCommand(id, opts, io),
+    ),
+  );
+
+  remote(
+    program
+      .command('submit')
+      .description('submit a job spec to a server')
+      .argument('<file>', 'job spec, YAML or JSON (- for stdin)')
+      .option('--wait', 'follow the job until it ends; exit 0 when it succeeded, 1 otherwise')
+      .option('--json', 'print JSON'),
+  ).action(act((file: string, opts: SubmitOptions) => submitCommand(file, opts, io)));
+
+  remote(
+    program
+      .command('stop')
+      .description('stop a job (on a server, or the local jobhub run holding it)')
+      .argument('<job>', 'job id')
+      .addOption(dataOption())
+      .option('--force', 'kill its tasks at once'),
+  ).action(act((id: string, opts: { data?: string; force?: boolean }) => stopCommand(id, opts, io)));
+
+  remote(
+    program
+      .command('retry')
+      .description("submit a job's spec again, as a new job linked to it")
+      .argument('<job>', 'job id')
+      .option('--json', 'print JSON'),
+  ).action(act((id: string, opts: { json?: boolean }) => retryCommand(id, opts, io)));
+
+  remote(
+    program
+      .command('nodes')
+      .description('list nodes: state, role, address, labels, capacity')
+      .addOption(dataOption())
+      .option('--json', 'print JSON'),
+  ).action(act((opts: { data?: string; json?: boolean }) => nodesCommand(opts, io)));
+
+  remote(
+    program
+      .command('drain')
+      .description('drain a node: no new work; what runs finishes (--undo ends it)')
+      .argument('<node>', 'node id')
+      .option('--undo', 'end the draining'),
+  ).action(act((id: string, opts: { undo?: boolean }) => drainCommand(id, opts, io)));
+
   program
-    .command('jobs')
-    .description('list jobs, newest first')
-    .addOption(dataOption())
-    .option(
-      '--status <status...>',
-      'only these statuses (queued, running, stopping, succeeded, failed, stopped)',
+    .command('server')
+    .description(
+      'run the central server: the store, the REST API (/api/v1, docs at /docs) and the agent gateway',
     )
-    .option('--name <name>', 'only jobs with this name')
-    .option('--limit <n>', 'at most n jobs (default 100)')
-    .option('--start <n>', 'start at the n-th job (1-based, default 1)')
-    .option('--json', 'print JSON')
-    .action(act((opts: Parameters<typeof jobsCommand>[0]) => jobsCommand(opts, io)));
+    .option('--port <port>', 'port to listen on (default 8081, env JOBHUB_PORT)')
+    .option('--host <host>', 'address to listen on (default 0.0.0.0)')
+    .option('--data <dir>', 'data folder of the store (default ./.jobhub-server, env JOBHUB_DATA)')
+    .option('--heartbeat <duration>', 'heartbeat period of agents and server (default 5s)')
+    .option(
+      '--heartbeat-timeout <duration>',
+      'silence after which a node is down and its tasks lost (default 30s)',
+    )
+    .option(
+      '--stop-grace <duration>',
+      'time between SIGTERM and SIGKILL when tasks are stopped (default 10s)',
+    )
+    .addHelpText(
+      'after',
+      '\nTokens: on first start an admin and an agent token are made and printed once, unless\nJOBHUB_ADMIN_TOKEN and JOBHUB_AGENT_TOKEN give them.',
+    )
+    .action(act((opts: ServerFlags) => serverCommand(opts, io)));
 
   program
-    .command('show')
-    .description('show a job: status of every stage and task on every node')
-    .argument('<job>', 'job id')
-    .addOption(dataOption())
-    .option('--json', 'print JSON (job, stages, tasks)')
-    .action(act((id: string, opts: { data?: string; json?: boolean }) => showCommand(id, opts, io)));
-
-  program
-    .command('logs')
-    .description("print a job's logs, or one task's")
-    .argument('<job>', 'job id')
-    .addOption(dataOption())
-    .option('--task <task>', 'only this task: stage/node/task, stage/task, a task name, or its id')
-    .option('-t, --timestamps', 'prefix each line with its time')
-    .action(act((id: string, opts: Parameters<typeof logsCommand>[1]) => logsCommand(id, opts, io)));
-
-  program
-    .command('events')
-    .description("print a job's event history")
-    .argument('<job>', 'job id')
-    .addOption(dataOption())
-    .option('--json', 'one JSON object per event')
-    .action(act((id: string, opts: { data?: string; json?: boolean }) => eventsCommand(id, opts, io)));
+    .command('agent')
+    .description('run an agent: join a server as a node and run the tasks it is sent')
+    .option('--server <urls>', 'server URL, or several separated by commas (env JOBHUB_SERVER)')
+    .option('--token <token>', 'agent token (env JOBHUB_AGENT_TOKEN)')
+    .option('--role <role>', 'preferred role of this node, e.g. database or loader (default any)')
+    .option('--label <k=v...>', 'node labels, used by selectors')
+    .option('--data <dir>', 'node id, working directories and outbox (default ./.jobhub-agent)')
+    .option('--ip <ip>', 'the address other nodes reach this one at (default: as the server sees it)')
+    .option('--name <name>', 'node name (default: the hostname)')
+    .option('--provider <provider>', 'where the machine comes from: local, aws, ... (default local)')
+    .option(
+      '--stop-grace <seconds>',
+      'seconds between SIGTERM and SIGKILL when tasks are stopped (default 10)',
+    )
+    .option('--ca-file <pem>', 'a CA certificate to trust for an https server')
+    .action(act((opts: AgentFlags) => agentCommand(opts, io)));
 
   return program;
 }

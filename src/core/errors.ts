@@ -6,10 +6,15 @@
 export type ErrorCode =
   | 'spec_invalid'
   | 'bad_request'
+  | 'unauthorized'
+  | 'forbidden'
   | 'not_found'
   | 'conflict'
+  | 'too_large'
+  | 'unsupported_media_type'
   | 'unsupported'
   | 'placement_failed'
+  | 'unavailable'
   | 'store_error'
   | 'internal';
 
@@ -64,10 +69,15 @@ export class ConflictError extends JobhubError {
 const HTTP_STATUS: Record<ErrorCode, number> = {
   spec_invalid: 400,
   bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   conflict: 409,
+  too_large: 413,
+  unsupported_media_type: 415,
   unsupported: 400,
   placement_failed: 409,
+  unavailable: 503,
   store_error: 500,
   internal: 500,
 };
@@ -76,13 +86,24 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
 const EXIT_CODE: Record<ErrorCode, number> = {
   spec_invalid: 2,
   bad_request: 2,
+  unauthorized: 2,
+  forbidden: 2,
   not_found: 2,
   conflict: 2,
+  too_large: 2,
+  unsupported_media_type: 2,
   unsupported: 2,
   placement_failed: 2,
+  unavailable: 3,
   store_error: 3,
   internal: 3,
 };
+
+/** The code of an HTTP status an API answered with, for errors that come back to the CLI. */
+export function codeOfHttpStatus(status: number): ErrorCode {
+  const found = (Object.entries(HTTP_STATUS) as Array<[ErrorCode, number]>).find(([, s]) => s === status);
+  return found?.[0] ?? (status >= 500 ? 'internal' : 'bad_request');
+}
 
 export function httpStatusOf(err: unknown): number {
   return err instanceof JobhubError ? HTTP_STATUS[err.code] : 500;

@@ -9,7 +9,7 @@ import type { JobRun } from './job-run.js';
 import { canTransitionJob } from './job-state.js';
 import { canTransitionNode } from './node-state.js';
 import { deriveStageStatus } from './stage-status.js';
-import { canTransitionTask } from './task-state.js';
+import { canTransitionTask, isTaskActive } from './task-state.js';
 
 export class IllegalTransitionError extends Error {}
 
@@ -17,6 +17,8 @@ type TaskPatch = TaskChange['set'];
 
 export class ChangeBuilder {
   readonly changes: ChangeSet = { jobs: [], stages: [], tasks: [], nodes: [], events: [] };
+  /** Per node, how many tasks became active (+) or stopped being active (-) in this decision. */
+  readonly activeDelta = new Map<string, number>();
   private readonly touchedStages = new Map<JobRun, Set<string>>();
 
   constructor(readonly now: number) {}
@@ -44,6 +46,12 @@ export class ChangeBuilder {
       set,
     });
     Object.assign(task, set);
+    if (isTaskActive(from) !== isTaskActive(to) && task.nodeId) {
+      this.activeDelta.set(
+        task.nodeId,
+        (this.activeDelta.get(task.nodeId) ?? 0) + (isTaskActive(to) ? 1 : -1),
+      );
+    }
     const eventData: Record<string, unknown> = {
       node: task.node,
       task: task.name,

@@ -1,7 +1,8 @@
 /**
  * The coordinator runs jobs: it places them, decides what starts and stops (progress.ts), writes
  * every decision with its events in one transaction, then sends the commands to the agents. Agent
- * reports come back through `handleReport`. All decisions go through one serial queue.
+ * reports come back through `handleReport`; nodes come and go through `nodeConnected`,
+ * `reconcile` and `nodeDown`. All decisions go through one serial queue.
  */
 import type { AgentCommand, AgentEndpoint, AgentReport, AttemptRef, LogLine } from '../agent/protocol.js';
 import { ConflictError, JobhubError, NotFoundError } from '../core/errors.js';
@@ -9,12 +10,21 @@ import type { JobStatus } from '../core/types.js';
 import { taskInstances } from '../plan/graph.js';
 import type { PlacementResult } from '../plan/scheduler.js';
 import type { JobSpec } from '../spec/model.js';
-import type { JobRecord, Store, TaskRecord } from '../store/store.js';
+import type { JobRecord, NodeRecord, Store, TaskRecord } from '../store/store.js';
+import {
+  type AttemptFollowUp,
+  type AttemptReport,
+  applyAttemptReport,
+  isCurrent,
+  loseTask,
+  recordSuperseded,
+} from './attempts.js';
 import { ChangeBuilder } from './change-builder.js';
 import { resolveTask } from './dispatch.js';
 import type { EventBus } from './event-bus.js';
 import { JobRun } from './job-run.js';
 import { finalJobStatus, isJobTerminal } from './job-state.js';
+import { NodeBook } from './node-book.js';
 import { advance, type StepContext } from './progress.js';
 import { SerialQueue } from './serial-queue.js';
 import { isTaskActive } from './task-state.js';
@@ -39,6 +49,8 @@ export interface CoordinatorOptions {
   stopGraceMs?: number;
   /** How long to wait for agents to confirm a job's leftover processes are gone. Default 15s. */
   cleanupTimeoutMs?: number;
+  /** Called with each dispatch: for metrics. */
+  onDispatch?: (nodeId: string) => void;
   /** Where unexpected internal errors are reported. Default: stderr. */
   onError?: (err: unknown) => void;
 }
@@ -49,6 +61,9 @@ export interface SubmitInput {
   retryOf?: number | null;
 }
 
+/** Commands to send, by node, once the decision that made them is committed. */
+type Outbox = Array<[nodeId: string, command: AgentCommand]>;
+
 export class Coordinator {
   private readonly store: Store;
   private readonly bus: EventBus;
@@ -57,9 +72,11 @@ export class Coordinator {
   private readonly now: () => number;
   private readonly stopGraceMs: number;
   private readonly cleanupTimeoutMs: number;
+  private readonly onDispatch: (nodeId: string) => void;
   private readonly onError: (err: unknown) => void;
   private readonly queue = new SerialQueue();
   private readonly runs = new Map<number, JobRun>();
+  private readonly nodes: NodeBook;
   private readonly waiters = new Map<number, Array<(job: JobRecord) => void>>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
@@ -72,8 +89,32 @@ export class Coordinator {
     this.now = opts.now ?? Date.now;
     this.stopGraceMs = opts.stopGraceMs ?? 10_000;
     this.cleanupTimeoutMs = opts.cleanupTimeoutMs ?? 15_000;
+    this.onDispatch = opts.onDispatch ?? (() => {});
     this.onError =
       opts.onError ?? ((err) => process.stderr.write(`jobhub: internal error: ${String(err)}\n`));
+    this.nodes = new NodeBook(this.store);
+  }
+
+  /** Takes up every job the store has as active (after a restart) and carries on with them. */
+  resume(): Promise<number[]> {
+    return this.queue.run(async () => {
+      const counts = new Map<string, number>();
+      for (const id of await this.store.listActiveJobIds()) {
+        if (this.runs.has(id)) continue;
+        const detail = await this.store.getJobDetail(id);
+        if (!detail) continue;
+        const run = new JobRun(detail);
+        this.runs.set(id, run);
+        for (const t of run.tasks) {
+          if (t.nodeId && isTaskActive(t.status)) counts.set(t.nodeId, (counts.get(t.nodeId) ?? 0) + 1);
+        }
+        for (const p of run.job.placement ?? []) await this.nodes.load(p.nodeId);
+      }
+      this.nodes.recount(counts);
+      const ids = [...this.runs.keys()];
+      for (const id of ids) void this.step(id);
+      return ids;
+    });
   }
 
   /** Creates the job in the store and starts running it. */
@@ -104,6 +145,13 @@ export class Coordinator {
     return detail.job;
   }
 
+  /** Submits the spec of a job again, as a new job linked by `retryOf` (seed 002's retry). */
+  async retry(jobId: number): Promise<JobRecord> {
+    const job = await this.store.getJob(jobId);
+    if (!job) throw new NotFoundError(`job ${jobId}`);
+    return this.submit({ spec: job.spec, rawSpec: job.rawSpec, retryOf: job.id });
+  }
+
   /** Stops a job: queued tasks are skipped, running ones get SIGTERM, then SIGKILL after the grace
    * period (at once with `force`). */
   requestStop(jobId: number, reason: string, opts: { force?: boolean } = {}): Promise<void> {
@@ -127,14 +175,127 @@ export class Coordinator {
       }
       if (opts.force) {
         for (const t of run.tasks) {
-          if (!isTaskActive(t.status)) continue;
+          if (!isTaskActive(t.status) || !t.nodeId) continue;
           run.stopSent.add(t.id);
-          const nodeId = t.nodeId;
-          if (nodeId)
-            this.send(nodeId, { type: 'task.stop', ref: refOf(t), reason: `forced: ${reason}`, graceMs: 0 });
+          kills.push([
+            t.nodeId,
+            { type: 'task.stop', ref: refOf(t), reason: `forced: ${reason}`, graceMs: 0 },
+          ]);
         }
       }
       await this.decide(run, b, kills);
+    });
+  }
+
+  /** Drains a node (no new work; what runs finishes), or ends its draining. */
+  setDraining(nodeId: string, draining: boolean): Promise<NodeRecord> {
+    return this.queue.run(async () => {
+      const node = await this.freshNode(nodeId);
+      const to = draining ? 'draining' : this.nodes.activeTasks(nodeId) > 0 ? 'busy' : 'idle';
+      if (node.state === to || (!draining && node.state !== 'draining')) return node;
+      if (node.state === 'down' || node.state === 'left') {
+        throw new ConflictError(`node ${nodeId} is ${node.state}`, { state: node.state });
+      }
+      const b = new ChangeBuilder(this.now());
+      b.node(node, to, { reason: draining ? 'drain requested' : 'drain ended' });
+      await this.commitNodes(b);
+      if (!draining) this.kick();
+      return node;
+    });
+  }
+
+  /** An agent (re)registered: its node is live again. Queued jobs may now find a place. */
+  nodeConnected(node: NodeRecord): Promise<void> {
+    return this.queue.run(async () => {
+      this.nodes.put(node);
+      if (node.state === 'down' || node.state === 'left') {
+        const b = new ChangeBuilder(this.now());
+        b.node(node, this.nodes.activeTasks(node.id) > 0 ? 'busy' : 'idle', { reason: 'agent registered' });
+        await this.commitNodes(b);
+      }
+      this.kick();
+    });
+  }
+
+  /**
+   * After an agent reconnected and replayed what it had buffered: compares what it runs with what the
+   * store says runs there. Attempts it runs that were given up get a stop; attempts that should run
+   * there but do not are started again when this agent instance never received them, or lost when
+   * the agent restarted since. Stops that may not have reached it are sent again.
+   */
+  reconcile(nodeId: string, instance: string, running: AttemptRef[]): Promise<AgentCommand[]> {
+    return this.queue.run(async () => {
+      const commands: AgentCommand[] = [];
+      const seen = new Set<string>();
+      const key = (r: AttemptRef) => `${r.jobId}/${r.taskId}/${r.attempt}`;
+      const runningKeys = new Set(running.map(key));
+      for (const run of this.runs.values()) {
+        const b = new ChangeBuilder(this.now());
+        const followUps: Array<[TaskRecord, AttemptFollowUp]> = [];
+        for (const t of run.tasks) {
+          if (t.nodeId !== nodeId || !isTaskActive(t.status)) continue;
+          const ref = refOf(t);
+          seen.add(key(ref));
+          if (runningKeys.has(key(ref))) {
+            if (run.stopSent.has(t.id)) {
+              commands.push({
+                type: 'task.stop',
+                ref,
+                reason: 'stop (sent again)',
+                graceMs: this.stopGraceMs,
+              });
+            }
+          } else if (t.nodeInstance === instance && run.job.placement) {
+            commands.push({ type: 'task.start', ref, task: resolveTask(run, t, run.taskSpec(t), ref) });
+          } else {
+            followUps.push([
+              t,
+              loseTask(run, t, `the agent of node ${t.node} restarted and lost the task`, b),
+            ]);
+          }
+        }
+        if (!b.empty) {
+          this.scheduleRetries(run, followUps);
+          await this.decide(run, b);
+        }
+      }
+      for (const r of running) {
+        if (!seen.has(key(r))) {
+          commands.push({
+            type: 'task.stop',
+            ref: r,
+            reason: 'given up by the server',
+            graceMs: this.stopGraceMs,
+          });
+        }
+      }
+      return commands;
+    });
+  }
+
+  /** A node missed its heartbeats: it is down, its tasks are lost (retried where the spec says). */
+  nodeDown(nodeId: string, reason: string): Promise<void> {
+    return this.queue.run(async () => {
+      const node = await this.nodes.load(nodeId);
+      if (!node || node.state === 'down' || node.state === 'left') return;
+      const nb = new ChangeBuilder(this.now());
+      nb.node(node, 'down', { reason });
+      await this.commitNodes(nb);
+      for (const run of this.runs.values()) {
+        const b = new ChangeBuilder(this.now());
+        const followUps: Array<[TaskRecord, AttemptFollowUp]> = [];
+        for (const t of run.tasks) {
+          if (t.nodeId === nodeId && isTaskActive(t.status)) {
+            followUps.push([t, loseTask(run, t, `node ${t.node} (${nodeId}) is down: ${reason}`, b)]);
+          }
+        }
+        // No cleanup answer will come from a node that is down.
+        const cleanupDone = run.cleanupPending?.delete(nodeId) === true && run.cleanupPending.size === 0;
+        if (!b.empty || cleanupDone) {
+          this.scheduleRetries(run, followUps);
+          await this.decide(run, b);
+        }
+      }
     });
   }
 
@@ -159,25 +320,22 @@ export class Coordinator {
     });
   }
 
-  /** Entry point for everything agents report. */
-  handleReport(nodeId: string, report: AgentReport): void {
-    if (report.type === 'log') {
-      void this.queue.run(() => this.storeLogs(report.lines)).catch(this.onError);
-      return;
-    }
-    if (report.type === 'job.cleaned') {
-      void this.queue
-        .run(async () => {
+  /** Everything agents report; resolves once the report is applied and stored. */
+  handleReport(nodeId: string, report: AgentReport): Promise<void> {
+    switch (report.type) {
+      case 'log':
+        return this.queue.run(() => this.storeLogs(report.lines));
+      case 'job.cleaned':
+        return this.queue.run(async () => {
           const run = this.runs.get(report.jobId);
-          if (!run?.cleanupPending) return;
-          run.cleanupPending.delete(nodeId);
+          if (!run?.cleanupPending?.delete(nodeId)) return;
           if (run.cleanupPending.size === 0) await this.decide(run, new ChangeBuilder(this.now()));
-        })
-        .catch(this.onError);
-      return;
+        });
+      case 'task.started':
+        return Promise.resolve(); // the dispatch already recorded the start
+      default:
+        return this.queue.run(() => this.applyReport(nodeId, report));
     }
-    if (report.type === 'task.started') return; // the dispatch already recorded the start
-    void this.queue.run(() => this.applyTaskReport(report)).catch(this.onError);
   }
 
   /** Stops timers; jobs stay as they are in the store. Idempotent. */
@@ -192,6 +350,22 @@ export class Coordinator {
     return [...this.runs.keys()];
   }
 
+  /** Free capacity that active jobs reserved on each node (their assignments' `capacity`). */
+  reservations(): Map<string, { cpus: number; memoryMb: number }> {
+    const out = new Map<string, { cpus: number; memoryMb: number }>();
+    for (const run of this.runs.values()) {
+      for (const p of run.job.placement ?? []) {
+        const a = run.job.spec.nodeAssignments.find((x) => x.name === p.assignment);
+        if (!a) continue;
+        const r = out.get(p.nodeId) ?? { cpus: 0, memoryMb: 0 };
+        r.cpus += a.capacity.cpus ?? 0;
+        r.memoryMb += a.capacity.memoryMb ?? 0;
+        out.set(p.nodeId, r);
+      }
+    }
+    return out;
+  }
+
   private step(jobId: number): Promise<void> {
     return this.queue
       .run(async () => {
@@ -201,49 +375,42 @@ export class Coordinator {
       .catch(this.onError);
   }
 
-  private async applyTaskReport(
-    report: Exclude<AgentReport, { type: 'log' | 'task.started' | 'job.cleaned' }>,
-  ): Promise<void> {
+  /** Tries again to place every queued job (a node came, a node's drain ended, capacity freed). */
+  private kick(): void {
+    for (const run of this.runs.values()) if (run.job.status === 'queued') void this.step(run.id);
+  }
+
+  private async applyReport(nodeId: string, report: AttemptReport): Promise<void> {
     const run = this.runs.get(report.ref.jobId);
-    const task = run?.task(report.ref.taskId);
-    if (!run || !task || task.attempt !== report.ref.attempt || !isTaskActive(task.status)) return; // superseded
     const b = new ChangeBuilder(this.now());
-    if (report.type === 'task.ready') {
-      if (task.status === 'running') b.task(run, task, 'ready', { readyAt: report.ts });
-    } else {
-      run.stopSent.delete(task.id);
-      const patch = { endedAt: report.ts, exitCode: report.exitCode, text: report.text };
-      if (report.outcome === 'succeeded' || report.outcome === 'stopped') {
-        b.task(run, task, report.outcome, patch);
-      } else if (this.mayRetry(run, task)) {
-        const spec = run.taskSpec(task).retries;
-        const delay = Math.min(spec.backoffMs * 2 ** (task.attempt - 1), spec.maxBackoffMs);
-        const text = `attempt ${task.attempt} failed: ${report.text}; retrying in ${delay}ms`;
-        b.task(run, task, 'queued', { ...patch, text }, { retryInMs: delay });
-        run.retryAt.set(task.id, b.now + delay);
-        this.later(delay, () => {
-          run.retryAt.delete(task.id);
-          void this.step(run.id);
-        });
-      } else {
-        b.task(run, task, 'failed', patch);
-      }
+    const task = run?.task(report.ref.taskId);
+    if (!run || !task || !isCurrent(run, report)) {
+      recordSuperseded(nodeId, report, task, b);
+      const events = await this.store.applyChanges(b.changes);
+      this.bus.publish({ kind: 'events', events });
+      return;
     }
+    const followUp = applyAttemptReport(run, report, b);
+    this.scheduleRetries(run, [[task, followUp]]);
     await this.decide(run, b);
   }
 
-  private mayRetry(run: JobRun, task: TaskRecord): boolean {
-    if (run.job.stopRequested || run.job.status !== 'running') return false;
-    if (task.longRunning && task.readyAt !== null) return false; // a service that died mid-run is not restarted
-    return task.attempt <= run.taskSpec(task).retries.count;
+  private scheduleRetries(run: JobRun, followUps: Array<[TaskRecord, AttemptFollowUp]>): void {
+    for (const [task, f] of followUps) {
+      if (f.retryInMs === undefined) continue;
+      run.retryAt.set(task.id, this.now() + f.retryInMs);
+      this.later(f.retryInMs, () => {
+        run.retryAt.delete(task.id);
+        void this.step(run.id);
+      });
+    }
   }
 
   /** Places a queued job, advances it, commits, then sends the commands. */
   private async decide(run: JobRun, b: ChangeBuilder, outbox: Outbox = []): Promise<void> {
     const commands: Outbox = [...outbox];
     if (run.job.status === 'queued' && !run.job.stopRequested) {
-      const placed = await this.place(run, b);
-      if (!placed) {
+      if (!(await this.place(run, b))) {
         await this.commit(run, b);
         return;
       }
@@ -263,12 +430,14 @@ export class Coordinator {
         b.task(r, task, 'running', {
           attempt: ref.attempt,
           nodeId: placed.nodeId,
+          nodeInstance: endpoint.instance ?? null,
           startedAt: b.now,
           readyAt: null,
           endedAt: null,
           exitCode: null,
         });
         commands.push([placed.nodeId, { type: 'task.start', ref, task: resolved }]);
+        this.onDispatch(placed.nodeId);
       },
       stop: (r, task, reason) => {
         r.stopSent.add(task.id);
@@ -280,10 +449,9 @@ export class Coordinator {
         }
       },
     };
-    const complete = advance(run, ctx);
-    if (complete) this.finish(run, b, commands);
+    if (advance(run, ctx)) this.finish(run, b, commands);
     await this.commit(run, b);
-    for (const [nodeId, cmd] of commands) this.send(nodeId, cmd);
+    for (const [nodeId, cmd] of commands) this.agents.get(nodeId)?.send(cmd);
     if (isJobTerminal(run.job.status)) this.forget(run);
   }
 
@@ -294,25 +462,16 @@ export class Coordinator {
         b.jobFields(
           run,
           { waitingFor: result.reason },
-          {
-            type: 'job.waiting',
-            ts: b.now,
-            jobId: run.id,
-            data: { waitingFor: result.reason },
-          },
+          { type: 'job.waiting', ts: b.now, jobId: run.id, data: { waitingFor: result.reason } },
         );
       }
       return false;
     }
+    for (const p of result.placement) await this.nodes.load(p.nodeId);
     b.jobFields(
       run,
       { placement: result.placement, waitingFor: null },
-      {
-        type: 'job.placed',
-        ts: b.now,
-        jobId: run.id,
-        data: { placement: result.placement },
-      },
+      { type: 'job.placed', ts: b.now, jobId: run.id, data: { placement: result.placement } },
     );
     b.job(run, 'running', { startedAt: b.now });
     return true;
@@ -321,10 +480,18 @@ export class Coordinator {
   /** Every task has ended: make sure no process of the job is left, then give the final status. */
   private finish(run: JobRun, b: ChangeBuilder, commands: Outbox): void {
     if (run.cleanupPending === null) {
-      const nodes = new Set(run.tasks.map((t) => t.nodeId).filter((n): n is string => n !== null));
+      // A node that is down cannot answer; what it still runs it stops itself (see the agent's fence).
+      const nodes = new Set(
+        run.tasks
+          .map((t) => t.nodeId)
+          .filter(
+            (n): n is string => n !== null && !['down', 'left'].includes(this.nodes.get(n)?.state ?? ''),
+          ),
+      );
       run.cleanupPending = nodes;
-      for (const nodeId of nodes)
+      for (const nodeId of nodes) {
         commands.push([nodeId, { type: 'job.cleanup', jobId: run.id, graceMs: this.stopGraceMs }]);
+      }
       if (nodes.size > 0) {
         this.later(this.cleanupTimeoutMs, () => {
           if (run.cleanupPending && run.cleanupPending.size > 0) {
@@ -345,6 +512,7 @@ export class Coordinator {
 
   private async commit(run: JobRun, b: ChangeBuilder): Promise<void> {
     b.deriveStages();
+    this.nodes.settle(b);
     if (b.empty) return;
     try {
       const events = await this.store.applyChanges(b.changes);
@@ -356,6 +524,24 @@ export class Coordinator {
       if (detail) this.runs.set(run.id, new JobRun(detail));
       throw err;
     }
+  }
+
+  private async commitNodes(b: ChangeBuilder): Promise<void> {
+    if (b.empty) return;
+    const events = await this.store.applyChanges(b.changes);
+    this.bus.publish({ kind: 'events', events });
+  }
+
+  private async freshNode(nodeId: string): Promise<NodeRecord> {
+    const node = (await this.store.getNode(nodeId)) ?? undefined;
+    if (!node) throw new NotFoundError(`node ${nodeId}`);
+    const cached = this.nodes.get(nodeId);
+    if (cached) {
+      Object.assign(cached, node);
+      return cached;
+    }
+    this.nodes.put(node);
+    return node;
   }
 
   private async storeLogs(lines: LogLine[]): Promise<void> {
@@ -372,11 +558,6 @@ export class Coordinator {
     this.bus.publish({ kind: 'logs', lines: rows });
   }
 
-  private send(nodeId: string, cmd: AgentCommand): void {
-    const endpoint = this.agents.get(nodeId);
-    if (endpoint) endpoint.send(cmd);
-  }
-
   private later(ms: number, fn: () => void): void {
     if (this.closed) return;
     const t = setTimeout(() => {
@@ -391,11 +572,9 @@ export class Coordinator {
     const list = this.waiters.get(run.id) ?? [];
     this.waiters.delete(run.id);
     for (const resolve of list) resolve(run.job);
+    if ([...this.runs.values()].some((r) => r.job.status === 'queued')) this.kick();
   }
 }
-
-/** Commands to send, by node, once the decision that made them is committed. */
-type Outbox = Array<[nodeId: string, command: AgentCommand]>;
 
 function refOf(task: TaskRecord): AttemptRef {
   return { jobId: task.jobId, taskId: task.id, attempt: task.attempt };

@@ -109,6 +109,7 @@ export type EventType =
   | 'job.stop_requested'
   | 'stage.status'
   | 'task.status'
+  | 'task.superseded'
   | 'node.registered'
   | 'node.state';
 

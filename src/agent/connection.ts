@@ -1,0 +1,224 @@
+/**
+ * The agent's side of the agent protocol (see wire.ts): one WebSocket to a server, reconnected with
+ * backoff (trying each server URL in turn), a hello, the replay of the outbox after the server's
+ * acknowledged seq, then live reports, commands in, heartbeats both ways.
+ *
+ * When the server has been silent longer than its heartbeat timeout, it will have declared this node
+ * down and given its tasks up (to run them elsewhere): the agent then stops them itself, so a task
+ * never runs twice at once. A short server restart (well under the timeout) leaves tasks running.
+ */
+import { randomUUID } from 'node:crypto';
+import WebSocket from 'ws';
+import type { NodeInfo } from '../core/types.js';
+import type { Outbox } from './outbox.js';
+import type { AgentCommand, AttemptRef } from './protocol.js';
+import {
+  AGENT_PATH,
+  type AgentMessage,
+  decode,
+  encode,
+  PROTOCOL_VERSION,
+  type ServerMessage,
+} from './wire.js';
+
+export interface ConnectionOptions {
+  /** Server base URLs (http:// or https://); tried in turn. */
+  servers: string[];
+  token: string;
+  /** The node info to register with; `localAddress` is this end of the connection (the bind address). */
+  info: (localAddress: string) => NodeInfo;
+  running: () => AttemptRef[];
+  outbox: Outbox;
+  onCommand: (cmd: AgentCommand) => void;
+  /** Called when the server was silent too long: stop what runs (the server gave it up). */
+  onFence: (reason: string) => void;
+  /** Status lines for the agent's own log. */
+  log: (line: string) => void;
+  /** First reconnect delay, doubled up to `maxBackoffMs`. Defaults 250ms and 10s. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** TLS: a CA to trust (PEM) for https servers. */
+  ca?: string | Buffer;
+}
+
+type State = 'connecting' | 'handshake' | 'live' | 'closed';
+
+export class AgentConnection {
+  readonly instance = randomUUID();
+  private ws: WebSocket | undefined;
+  private state: State = 'closed';
+  private serverIndex = 0;
+  private backoff: number;
+  private sentSeq = 0;
+  private heartbeatMs = 5000;
+  private timeoutMs = 30_000;
+  private lastHeard = Date.now();
+  private lastBeat = 0;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private fenced = false;
+  private stopped = false;
+  private pumping = false;
+  /** The node id the server gave (the info's id). */
+  nodeId: string | undefined;
+
+  constructor(private readonly opts: ConnectionOptions) {
+    this.backoff = opts.minBackoffMs ?? 250;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.connect();
+    this.heartbeatTimer = setInterval(() => this.tick(), 500);
+  }
+
+  /** A report was written to the outbox: send it if we are live. */
+  notify(): void {
+    if (this.state === 'live') this.pump();
+  }
+
+  get connected(): boolean {
+    return this.state === 'live';
+  }
+
+  /** Closes the connection for good. Idempotent. */
+  stop(): void {
+    this.stopped = true;
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.state = 'closed';
+    this.ws?.close(1000, 'agent stopping');
+    this.ws = undefined;
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const base = this.opts.servers[this.serverIndex % this.opts.servers.length] ?? '';
+    const url = `${base.replace(/^http/, 'ws').replace(/\/$/, '')}${AGENT_PATH}`;
+    this.state = 'connecting';
+    const ws = new WebSocket(url, {
+      headers: { authorization: `Bearer ${this.opts.token}` },
+      handshakeTimeout: 10_000,
+      ...(this.opts.ca ? { ca: this.opts.ca } : {}),
+    });
+    this.ws = ws;
+    ws.on('open', () => {
+      this.state = 'handshake';
+      this.heard();
+      this.send({
+        t: 'hello',
+        protocol: PROTOCOL_VERSION,
+        info: this.opts.info(
+          ws.readyState === WebSocket.OPEN
+            ? ((ws as unknown as { _socket?: { localAddress?: string } })._socket?.localAddress ?? '')
+            : '',
+        ),
+        instance: this.instance,
+        running: this.opts.running(),
+        outboxSeq: this.opts.outbox.high,
+      });
+    });
+    ws.on('message', (data) => this.onMessage(decode<ServerMessage>(data)));
+    ws.on('unexpected-response', (_req, res) => {
+      this.opts.log(`server ${base} refused the agent: HTTP ${res.statusCode}`);
+    });
+    ws.on('error', (err) => {
+      if (this.state === 'connecting') this.opts.log(`cannot reach ${base}: ${err.message}`);
+    });
+    ws.on('close', () => {
+      if (this.ws !== ws) return;
+      this.ws = undefined;
+      const wasLive = this.state === 'live';
+      this.state = 'closed';
+      if (wasLive) this.opts.log(`lost the connection to ${base}; reconnecting`);
+      this.scheduleReconnect(wasLive);
+    });
+  }
+
+  private scheduleReconnect(wasLive: boolean): void {
+    if (this.stopped) return;
+    if (!wasLive) this.serverIndex++; // try the next server
+    const delay = wasLive ? (this.opts.minBackoffMs ?? 250) : this.backoff;
+    this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs ?? 10_000);
+    const jitter = delay * (0.8 + Math.random() * 0.4);
+    this.reconnectTimer = setTimeout(() => this.connect(), jitter);
+  }
+
+  private onMessage(m: ServerMessage | undefined): void {
+    if (!m) return;
+    this.heard();
+    switch (m.t) {
+      case 'welcome':
+        this.nodeId = m.nodeId;
+        this.heartbeatMs = m.heartbeatMs;
+        this.timeoutMs = m.heartbeatTimeoutMs;
+        this.opts.outbox.ack(m.ackedSeq);
+        this.sentSeq = Math.max(m.ackedSeq, this.opts.outbox.acked);
+        this.state = 'live';
+        this.backoff = this.opts.minBackoffMs ?? 250;
+        this.fenced = false;
+        this.opts.log(
+          `connected to ${this.opts.servers[this.serverIndex % this.opts.servers.length]} as node ${m.nodeId}`,
+        );
+        this.pump();
+        return;
+      case 'ack':
+        this.opts.outbox.ack(m.seq);
+        return;
+      case 'command':
+        this.opts.onCommand(m.command);
+        return;
+      case 'heartbeat':
+        return;
+      case 'refused':
+        this.opts.log(`server refused the session: ${m.reason}`);
+        this.ws?.close(4000, 'refused');
+        return;
+    }
+  }
+
+  /** Sends what the outbox holds after what was sent, minding the socket's buffer. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      for (const r of this.opts.outbox.after(this.sentSeq)) {
+        if (this.state !== 'live' || !this.ws) return;
+        if (this.ws.bufferedAmount > 8 * 1024 * 1024) {
+          setTimeout(() => this.pump(), 20);
+          return;
+        }
+        this.send({ t: 'report', seq: r.seq, report: r.report });
+        this.sentSeq = r.seq;
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private tick(): void {
+    const silent = Date.now() - this.lastHeard;
+    if (this.state === 'live' || this.state === 'handshake') {
+      if (silent > this.timeoutMs) {
+        this.opts.log(`server silent for ${Math.round(silent / 1000)}s; reconnecting`);
+        this.ws?.terminate();
+      } else if (Date.now() - this.lastBeat >= this.heartbeatMs) {
+        this.lastBeat = Date.now();
+        this.send({ t: 'heartbeat', ts: this.lastBeat });
+      }
+    }
+    // Stop before the server gives the tasks up (it waits the full timeout).
+    if (!this.fenced && silent > this.timeoutMs * 0.75 && this.opts.running().length > 0) {
+      this.fenced = true;
+      this.opts.onFence(`no contact with the server for ${Math.round(silent / 1000)}s`);
+    }
+  }
+
+  private heard(): void {
+    this.lastHeard = Date.now();
+  }
+
+  private send(m: AgentMessage): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(encode(m));
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * The agent's outbox: every report (status, log lines) gets a sequence number and is written to disk
+ * before it is sent, so nothing is lost while the server is away or restarting, nor when the agent
+ * itself restarts. Segments are JSON-lines files named by their first seq; a segment is deleted once
+ * the server has acknowledged its last report. Recent records stay in memory for fast live sending;
+ * older ones are read back from disk when replayed.
+ *
+ * Writes are not fsynced: a report survives the agent's crash (the page cache outlives the process),
+ * not the machine's.
+ */
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeSync,
+} from 'node:fs';
+import path from 'node:path';
+import type { AgentReport } from './protocol.js';
+
+export interface OutboxRecord {
+  seq: number;
+  report: AgentReport;
+}
+
+export interface OutboxOptions {
+  /** Start a new segment past this size. Default 1 MiB. */
+  segmentBytes?: number;
+  /** Keep at most this many recent records in memory. Default 20,000. */
+  memoryRecords?: number;
+}
+
+interface Segment {
+  first: number;
+  last: number;
+  file: string;
+}
+
+const SEGMENT = /^seg-(\d{12})\.jsonl$/;
+
+export class Outbox {
+  private readonly segments: Segment[] = [];
+  private readonly memory: OutboxRecord[] = [];
+  private fd: number | undefined;
+  private bytes = 0;
+  private seq = 0;
+  private ackedSeq = 0;
+  private readonly segmentBytes: number;
+  private readonly memoryRecords: number;
+
+  private constructor(
+    private readonly dir: string,
+    opts: OutboxOptions,
+  ) {
+    this.segmentBytes = opts.segmentBytes ?? 1024 * 1024;
+    this.memoryRecords = opts.memoryRecords ?? 20_000;
+  }
+
+  /** Opens the outbox in `dir`, finding what an earlier agent process left unacknowledged. */
+  static open(dir: string, opts: OutboxOptions = {}): Outbox {
+    mkdirSync(dir, { recursive: true });
+    const box = new Outbox(dir, opts);
+    const files = readdirSync(dir)
+      .filter((f) => SEGMENT.test(f))
+      .sort();
+    for (const f of files) {
+      const file = path.join(dir, f);
+      const records = readSegment(file, true);
+      const first = Number(SEGMENT.exec(f)?.[1]);
+      const last = records.at(-1)?.seq ?? first - 1;
+      if (last < first) {
+        rmSync(file, { force: true });
+        continue;
+      }
+      box.segments.push({ first, last, file });
+      box.seq = Math.max(box.seq, last);
+    }
+    box.ackedSeq = (box.segments[0]?.first ?? box.seq + 1) - 1;
+    return box;
+  }
+
+  /** The highest seq written. */
+  get high(): number {
+    return this.seq;
+  }
+
+  /** The highest seq the server has acknowledged (as far as this agent knows). */
+  get acked(): number {
+    return this.ackedSeq;
+  }
+
+  /** Records how many reports wait for an acknowledgement. */
+  get pending(): number {
+    return this.seq - this.ackedSeq;
+  }
+
+  /** Writes a report; returns its seq. */
+  append(report: AgentReport): number {
+    const seq = ++this.seq;
+    const line = `${JSON.stringify({ seq, report })}\n`;
+    if (this.fd === undefined || this.bytes >= this.segmentBytes) this.rotate(seq);
+    const buf = Buffer.from(line, 'utf8');
+    writeSync(this.fd as number, buf);
+    this.bytes += buf.length;
+    const current = this.segments.at(-1);
+    if (current) current.last = seq;
+    this.memory.push({ seq, report });
+    if (this.memory.length > this.memoryRecords)
+      this.memory.splice(0, this.memory.length - this.memoryRecords);
+    return seq;
+  }
+
+  /** The server applied everything up to `seq`: drop what is no longer needed. */
+  ack(seq: number): void {
+    if (seq <= this.ackedSeq) return;
+    this.ackedSeq = Math.min(seq, this.seq);
+    while (this.memory.length > 0 && (this.memory[0]?.seq ?? Infinity) <= this.ackedSeq) this.memory.shift();
+    this.dropAcked();
+  }
+
+  /** Deletes the segments whose every record is acknowledged, except the one being written. */
+  private dropAcked(): void {
+    while (this.segments.length > 0) {
+      const s = this.segments[0] as Segment;
+      const beingWritten = this.segments.length === 1 && this.fd !== undefined;
+      if (s.last > this.ackedSeq || beingWritten) break;
+      rmSync(s.file, { force: true });
+      this.segments.shift();
+    }
+  }
+
+  /** The records after `seq`, in order: from memory when it still holds them, else from disk. */
+  *after(seq: number): Generator<OutboxRecord> {
+    let next = seq + 1;
+    const memFirst = this.memory[0]?.seq ?? this.seq + 1;
+    if (next < memFirst) {
+      for (const s of this.segments) {
+        if (s.last < next || s.first >= memFirst) continue;
+        for (const r of readSegment(s.file, false)) {
+          if (r.seq >= next && r.seq < memFirst) {
+            yield r;
+            next = r.seq + 1;
+          }
+        }
+      }
+    }
+    const at = this.memory.findIndex((r) => r.seq >= next);
+    if (at < 0) return;
+    // Appends during the iteration are yielded too: the caller sends until it is caught up.
+    for (let i = at; i < this.memory.length; i++) {
+      const r = this.memory[i] as OutboxRecord;
+      if (r.seq >= next) {
+        yield r;
+        next = r.seq + 1;
+      }
+    }
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  private rotate(firstSeq: number): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    const file = path.join(this.dir, `seg-${String(firstSeq).padStart(12, '0')}.jsonl`);
+    this.fd = openSync(file, 'a');
+    this.bytes = 0;
+    this.segments.push({ first: firstSeq, last: firstSeq - 1, file });
+    this.dropAcked(); // the segment just closed may be fully acknowledged already
+  }
+}
+
+/** Reads a segment's records; with `repair`, cuts a last line left half-written by a crash. */
+function readSegment(file: string, repair: boolean): OutboxRecord[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  const out: OutboxRecord[] = [];
+  let good = 0;
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    try {
+      out.push(JSON.parse(line) as OutboxRecord);
+      good += Buffer.byteLength(line, 'utf8') + 1;
+    } catch {
+      if (repair) truncateSync(file, good);
+      break;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,134 @@
+/**
+ * The composition root of `jobhub agent`: this machine's node identity (kept in the data folder, so
+ * a restart is the same node), its info, the runner of tasks, the outbox and the connection.
+ *
+ * Tasks do not survive an agent restart: a new agent process kills what a previous one of the same
+ * node left running (found by their tag), and the server counts those attempts as lost.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { AgentConnection } from '../agent/connection.js';
+import { LocalAgent } from '../agent/local-agent.js';
+import { Outbox } from '../agent/outbox.js';
+import { findTaggedPids } from '../agent/reaper.js';
+import type { Labels, NodeInfo } from '../core/types.js';
+import { readBootTime } from './local-nodes.js';
+
+export interface AgentConfig {
+  /** Server URLs, tried in turn. */
+  servers: string[];
+  token: string;
+  /** Node id, working directories and outbox. Default `./.jobhub-agent`. */
+  dataDir: string;
+  /** Preferred role. Default `any`. */
+  role: string;
+  labels: Labels;
+  /** The ip others reach this node at. Default: the address the server sees. */
+  ip?: string;
+  /** Node name. Default: the hostname. */
+  name?: string;
+  /** Default `local`. */
+  provider: string;
+  /** Time between SIGTERM and SIGKILL when the agent stops its tasks. Default 10s. */
+  stopGraceMs: number;
+  /** A CA certificate (PEM file) to trust for https servers. */
+  caFile?: string;
+}
+
+export interface RunningAgent {
+  nodeId: string;
+  connection: AgentConnection;
+  runner: LocalAgent;
+  /** Stops the tasks (grace, then kill), flushes reports, closes. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export function startAgent(config: AgentConfig, log: (line: string) => void): RunningAgent {
+  mkdirSync(config.dataDir, { recursive: true });
+  const nodeId = loadNodeId(config.dataDir);
+  const leftovers = findTaggedPids(`${nodeId}/`);
+  for (const pid of leftovers) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  if (leftovers.length > 0)
+    log(`killed ${leftovers.length} process(es) left by an earlier agent of this node`);
+
+  const outbox = Outbox.open(path.join(config.dataDir, 'outbox'));
+  let connection: AgentConnection | undefined;
+  const runner = new LocalAgent({
+    nodeId,
+    workRoot: path.join(config.dataDir, 'work'),
+    sink: (_node, report) => {
+      outbox.append(report);
+      connection?.notify();
+    },
+    onError: (err) => log(`error: ${String(err)}`),
+  });
+  const startTime = Math.floor(Date.now() / 1000);
+  const bootTime = readBootTime();
+  const info = (localAddress: string): NodeInfo => ({
+    id: nodeId,
+    name: config.name ?? os.hostname(),
+    host: os.hostname(),
+    addr: { ip: config.ip ?? '', bindAddr: localAddress, remoteAddr: '' },
+    startTime,
+    bootTime,
+    role: config.role,
+    labels: config.labels,
+    provider: config.provider,
+    capacity: { cpus: os.cpus().length, memoryMb: Math.round(os.totalmem() / 1024 / 1024) },
+  });
+  connection = new AgentConnection({
+    servers: config.servers,
+    token: config.token,
+    info,
+    running: () => runner.runningRefs(),
+    outbox,
+    onCommand: (cmd) => runner.send(cmd),
+    onFence: (reason) => {
+      log(`stopping every task: ${reason}`);
+      runner.stopAll(reason, config.stopGraceMs);
+    },
+    log,
+    ...(config.caFile ? { ca: readFileSync(config.caFile) } : {}),
+  });
+  connection.start();
+  let stopping: Promise<void> | undefined;
+  const conn = connection;
+  return {
+    nodeId,
+    connection: conn,
+    runner,
+    stop() {
+      stopping ??= (async () => {
+        await runner.stop(config.stopGraceMs);
+        // Give the last reports (the stopped tasks) a moment to reach the server.
+        const deadline = Date.now() + 2000;
+        while (outbox.pending > 0 && conn.connected && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 20));
+        conn.stop();
+        outbox.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+function loadNodeId(dataDir: string): string {
+  const file = path.join(dataDir, 'node-id');
+  try {
+    const id = readFileSync(file, 'utf8').trim();
+    if (id) return id;
+  } catch {
+    // first start
+  }
+  const id = randomUUID();
+  writeFileSync(file, `${id}\n`);
+  return id;
+}

@@ -1,0 +1,60 @@
+/**
+ * The coordinator's view of the nodes its jobs use: their records (cached from the store) and how
+ * many active tasks each runs, so that a node turns `busy` with its first task and `idle` after its
+ * last, in the same transaction as the task change that caused it.
+ */
+import type { NodeRecord, Store } from '../store/store.js';
+import type { ChangeBuilder } from './change-builder.js';
+
+export class NodeBook {
+  private readonly records = new Map<string, NodeRecord>();
+  private readonly active = new Map<string, number>();
+
+  constructor(private readonly store: Store) {}
+
+  get(id: string): NodeRecord | undefined {
+    return this.records.get(id);
+  }
+
+  /** The node's record, read from the store the first time. */
+  async load(id: string): Promise<NodeRecord | undefined> {
+    const known = this.records.get(id);
+    if (known) return known;
+    const node = await this.store.getNode(id);
+    if (node) this.records.set(id, node);
+    return node;
+  }
+
+  /** A fresher record (after a registration). */
+  put(node: NodeRecord): void {
+    this.records.set(node.id, node);
+  }
+
+  activeTasks(id: string): number {
+    return this.active.get(id) ?? 0;
+  }
+
+  /** Sets the counts from scratch (when the coordinator resumes its jobs). */
+  recount(counts: Map<string, number>): void {
+    this.active.clear();
+    for (const [id, n] of counts) this.active.set(id, n);
+  }
+
+  /**
+   * Applies a decision's task activity to the counts and adds the busy/idle transitions it causes.
+   * Call after the decision's task changes, before its commit. Draining, down and left nodes keep
+   * their state.
+   */
+  settle(b: ChangeBuilder): void {
+    for (const [id, delta] of b.activeDelta) {
+      const before = this.activeTasks(id);
+      const after = Math.max(0, before + delta);
+      this.active.set(id, after);
+      const node = this.records.get(id);
+      if (!node) continue;
+      if (node.state === 'idle' && after > 0) b.node(node, 'busy');
+      else if (node.state === 'busy' && after === 0) b.node(node, 'idle');
+    }
+    b.activeDelta.clear();
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * One connected agent, server side: its hello, the replay of its buffered reports (each applied once,
+ * in order, acknowledged after it is stored), the reconciliation once the replay is complete, then
+ * live reports and commands. The session delivers commands only once reconciled: anything the
+ * coordinator sent before is covered by the reconciliation.
+ */
+import type { WebSocket } from 'ws';
+import type { AgentCommand, AgentReport, AttemptRef } from '../agent/protocol.js';
+import { type AgentMessage, decode, encode, PROTOCOL_VERSION, type ServerMessage } from '../agent/wire.js';
+import type { NodeInfo } from '../core/types.js';
+
+export interface SessionHooks {
+  /** Registers the node from its hello; returns the watermark of applied reports. */
+  register(info: NodeInfo, instance: string): Promise<{ nodeId: string; ackedSeq: number }>;
+  /** Applies one report; resolves once it is stored. */
+  apply(nodeId: string, report: AgentReport): Promise<void>;
+  /** Records the watermark (called at most every few hundred ms, and at the end). */
+  saveWatermark(nodeId: string, seq: number): Promise<void>;
+  /** Reconciles; `deliver` runs inside the coordinator's turn, so nothing slips in between. */
+  reconcile(
+    nodeId: string,
+    instance: string,
+    running: AttemptRef[],
+    deliver: (cmds: AgentCommand[]) => void,
+  ): Promise<void>;
+  heard(nodeId: string): void;
+  closed(session: AgentSession): void;
+  log(line: string): void;
+  heartbeatMs: number;
+  heartbeatTimeoutMs: number;
+}
+
+export class AgentSession {
+  nodeId: string | undefined;
+  instance: string | undefined;
+  /** True once reconciled: commands are delivered from then on. */
+  ready = false;
+  private applied = 0;
+  private savedSeq = 0;
+  private target = 0;
+  private running: AttemptRef[] = [];
+  private chain: Promise<void> = Promise.resolve();
+  private saveTimer: NodeJS.Timeout | undefined;
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly helloTimeout: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly remoteAddr: string,
+    private readonly hooks: SessionHooks,
+  ) {
+    ws.on('message', (data) => this.onMessage(decode<AgentMessage>(data)));
+    ws.on('close', () => this.onClose());
+    ws.on('error', () => ws.terminate());
+    this.heartbeat = setInterval(() => this.send({ t: 'heartbeat', ts: Date.now() }), hooks.heartbeatMs);
+    this.helloTimeout = setTimeout(() => {
+      if (!this.nodeId) this.refuse('no hello within 10s');
+    }, 10_000);
+  }
+
+  deliver(cmd: AgentCommand): void {
+    if (this.ready) this.send({ t: 'command', command: cmd });
+  }
+
+  /** Ends the session (another one took over, or the server stops). */
+  close(reason: string): void {
+    this.ws.close(1001, reason.slice(0, 120));
+  }
+
+  private onMessage(m: AgentMessage | undefined): void {
+    if (this.closed) return;
+    if (!m) {
+      this.refuse('malformed message');
+      return;
+    }
+    if (this.nodeId) this.hooks.heard(this.nodeId);
+    switch (m.t) {
+      case 'hello':
+        this.chain = this.chain.then(() => this.onHello(m)).catch((err: unknown) => this.fail(err));
+        return;
+      case 'report':
+        this.chain = this.chain
+          .then(() => this.onReport(m.seq, m.report))
+          .catch((err: unknown) => this.fail(err));
+        return;
+      case 'heartbeat':
+        return;
+    }
+  }
+
+  private async onHello(m: Extract<AgentMessage, { t: 'hello' }>): Promise<void> {
+    if (this.nodeId) return; // one hello per session
+    if (m.protocol !== PROTOCOL_VERSION || !m.info || typeof m.info.id !== 'string' || m.info.id === '') {
+      this.refuse(`unsupported hello (protocol ${String(m.protocol)})`);
+      return;
+    }
+    clearTimeout(this.helloTimeout);
+    const info: NodeInfo = {
+      ...m.info,
+      addr: { ...m.info.addr, remoteAddr: this.remoteAddr, ip: m.info.addr?.ip || this.remoteAddr },
+    };
+    const { nodeId, ackedSeq } = await this.hooks.register(info, m.instance);
+    this.nodeId = nodeId;
+    this.instance = m.instance;
+    this.applied = ackedSeq;
+    this.savedSeq = ackedSeq;
+    this.target = m.outboxSeq;
+    this.running = m.running ?? [];
+    this.send({
+      t: 'welcome',
+      nodeId,
+      remoteAddr: this.remoteAddr,
+      ackedSeq,
+      heartbeatMs: this.hooks.heartbeatMs,
+      heartbeatTimeoutMs: this.hooks.heartbeatTimeoutMs,
+    });
+    await this.maybeReconcile();
+  }
+
+  private async onReport(seq: number, report: AgentReport): Promise<void> {
+    const nodeId = this.nodeId;
+    if (!nodeId) return;
+    if (seq > this.applied) {
+      await this.hooks.apply(nodeId, report);
+      this.applied = seq;
+      this.scheduleSave();
+    }
+    this.send({ t: 'ack', seq });
+    await this.maybeReconcile();
+  }
+
+  /** Once everything the agent had buffered at its hello has been applied. */
+  private async maybeReconcile(): Promise<void> {
+    if (this.ready || !this.nodeId || !this.instance || this.applied < this.target) return;
+    await this.hooks.reconcile(this.nodeId, this.instance, this.running, (cmds) => {
+      this.ready = true;
+      for (const c of cmds) this.send({ t: 'command', command: c });
+    });
+  }
+
+  private scheduleSave(): void {
+    if (this.saveTimer) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      void this.save();
+    }, 200);
+  }
+
+  private async save(): Promise<void> {
+    if (!this.nodeId || this.applied === this.savedSeq) return;
+    const seq = this.applied;
+    await this.hooks.saveWatermark(this.nodeId, seq).catch(() => {});
+    this.savedSeq = seq;
+  }
+
+  private fail(err: unknown): void {
+    this.hooks.log(`agent session ${this.nodeId ?? this.remoteAddr}: ${String(err)}`);
+    this.ws.terminate();
+  }
+
+  private refuse(reason: string): void {
+    this.send({ t: 'refused', reason });
+    this.ws.close(4000, reason.slice(0, 120));
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ready = false;
+    clearInterval(this.heartbeat);
+    clearTimeout(this.helloTimeout);
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.chain = this.chain.then(() => this.save());
+    this.hooks.closed(this);
+  }
+
+  private send(m: ServerMessage): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(encode(m));
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * API tokens. Every route under `/api/v1/` needs one (in `X-Api-Token` or `Authorization: Bearer`),
+ * except the OpenAPI document; the token's principal is put on the request. Agent tokens only
+ * speak the agent protocol (the WebSocket at `/api/v1/agent/connect`, served by the gateway, which
+ * checks its own tokens), so they are refused here.
+ */
+import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import { JobhubError } from '../core/errors.js';
+import type { Authenticator, Principal } from './context.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who made the request; null on routes that need no token. */
+    principal: Principal | null;
+  }
+}
+
+export const API_PREFIX = '/api/v1/';
+
+/** Routes under the API prefix that need no token (exact paths). */
+export const PUBLIC_API_PATHS: ReadonlySet<string> = new Set([
+  '/api/v1/openapi.json',
+  // The agent protocol; the gateway authenticates agents itself.
+  '/api/v1/agent/connect',
+]);
+
+/** Whether a route (by its registered path) needs an API token. */
+export function needsToken(routePath: string): boolean {
+  return routePath.startsWith(API_PREFIX) && !PUBLIC_API_PATHS.has(routePath);
+}
+
+/** The token of a request: `X-Api-Token`, or `Authorization: Bearer <token>`. */
+export function tokenOf(req: FastifyRequest): string | undefined {
+  const header = req.headers['x-api-token'];
+  const direct = Array.isArray(header) ? header[0] : header;
+  if (direct !== undefined && direct.trim() !== '') return direct.trim();
+  const authz = req.headers.authorization;
+  const m = authz === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(authz);
+  return m?.[1];
+}
+
+export function authHook(auth: Authenticator): onRequestAsyncHookHandler {
+  return async (req) => {
+    const token = tokenOf(req);
+    if (token === undefined) {
+      throw new JobhubError(
+        'unauthorized',
+        'an API token is required: send it in X-Api-Token or Authorization: Bearer',
+      );
+    }
+    const principal = await auth.check(token);
+    if (!principal) throw new JobhubError('unauthorized', 'unknown or revoked API token');
+    if (principal.kind === 'agent') {
+      throw new JobhubError('forbidden', 'agent tokens may only connect agents; use an admin token');
+    }
+    req.principal = principal;
+  };
+}
+
+/**
+ * Decorates requests with `principal` and adds the token check to every route registered from now
+ * on that needs it (a route-level hook: unknown paths answer 404 without asking for a token).
+ */
+export function registerAuth(app: FastifyInstance, auth: Authenticator): void {
+  app.decorateRequest('principal', null);
+  const hook = authHook(auth);
+  app.addHook('onRoute', (route) => {
+    if (!needsToken(route.url ?? route.path)) return;
+    const existing = route.onRequest;
+    route.onRequest =
+      existing === undefined ? [hook] : [hook, ...(Array.isArray(existing) ? existing : [existing])];
+  });
+}

@@ -1,0 +1,31 @@
+/** Placement on a cluster: the scheduler over the nodes whose agents are connected now. */
+import type { Coordinator, Placer } from '../engine/coordinator.js';
+import type { CandidateNode, PlacementResult } from '../plan/scheduler.js';
+import { placeJob } from '../plan/scheduler.js';
+import type { JobRecord, Store } from '../store/store.js';
+
+export class ClusterPlacer implements Placer {
+  constructor(
+    private readonly store: Store,
+    private readonly isConnected: (nodeId: string) => boolean,
+    private readonly coordinator: () => Coordinator,
+  ) {}
+
+  async place(job: JobRecord): Promise<PlacementResult> {
+    const reserved = this.coordinator().reservations();
+    const nodes: CandidateNode[] = (await this.store.listNodes()).map((n) => {
+      const r = reserved.get(n.id) ?? { cpus: 0, memoryMb: 0 };
+      return {
+        id: n.id,
+        name: n.name,
+        role: n.info.role,
+        labels: n.info.labels,
+        ip: n.info.addr.ip,
+        // A node that is not connected is as good as down for new work.
+        state: this.isConnected(n.id) ? n.state : 'down',
+        free: { cpus: n.info.capacity.cpus - r.cpus, memoryMb: n.info.capacity.memoryMb - r.memoryMb },
+      };
+    });
+    return placeJob(job.spec.nodeAssignments, nodes);
+  }
+}

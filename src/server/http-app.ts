@@ -1,0 +1,368 @@
+/**
+ * The HTTP application of `jobhub server`: the REST API under `/api/v1`, its OpenAPI document and
+ * interactive docs, health, readiness and metrics. Built from the ApiContext, registered but not
+ * listening: the caller listens (and may attach the agent gateway's WebSocket upgrade to
+ * `app.server`; nothing here answers upgrades or registers `/api/v1/agent/connect`).
+ *
+ * Errors are answered in one place (the error and not-found handlers below), always as
+ * `{error, code, details?}`.
+ */
+import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import {
+  codeOfHttpStatus,
+  type ErrorDetail,
+  httpStatusOf,
+  JobhubError,
+  SpecInvalidError,
+} from '../core/errors.js';
+import { JOB_STATUSES, type JobStatus } from '../core/types.js';
+import type { Store } from '../store/store.js';
+import { SHARED_SCHEMAS, SPEC_TEXT_TYPES } from './api-schemas.js';
+import { registerAuth } from './auth-hook.js';
+import type { ApiContext } from './context.js';
+import type { Metrics } from './metrics.js';
+import type { RouteDeps } from './routes/common.js';
+import { eventRoutes } from './routes/events.js';
+import { jobStreamRoutes } from './routes/job-streams.js';
+import { jobRoutes } from './routes/jobs.js';
+import { nodeRoutes } from './routes/nodes.js';
+import { specRoutes } from './routes/specs.js';
+import { systemRoutes } from './routes/system.js';
+import { DEFAULT_HEARTBEAT_MS, SseRegistry } from './sse.js';
+
+export interface HttpAppOptions {
+  /** Largest request body, in bytes. Default 10 MiB. */
+  bodyLimit?: number;
+  /** Time between heartbeat comments on event streams. Default 15s. */
+  sseHeartbeatMs?: number;
+}
+
+/** A route the app registered, as `onRoute` saw it. */
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  /** Hidden from the OpenAPI document (the interactive docs' own routes). */
+  hidden: boolean;
+}
+
+const routeLists = new WeakMap<FastifyInstance, RegisteredRoute[]>();
+
+/** Every route an app built by buildHttpApp registered (for checking the OpenAPI document). */
+export function registeredRoutes(app: FastifyInstance): RegisteredRoute[] {
+  return [...(routeLists.get(app) ?? [])];
+}
+
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+export async function buildHttpApp(ctx: ApiContext, opts: HttpAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: opts.bodyLimit ?? 10 * 1024 * 1024,
+    exposeHeadRoutes: false,
+  });
+
+  const routes: RegisteredRoute[] = [];
+  routeLists.set(app, routes);
+  app.addHook('onRoute', (r) => {
+    const methods = Array.isArray(r.method) ? r.method : [r.method];
+    const hidden = (r.schema as { hide?: boolean } | undefined)?.hide === true;
+    for (const m of methods) routes.push({ method: m, url: r.url ?? r.path, hidden });
+  });
+
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
+  await app.register(fastifySwagger, {
+    // Shared schemas keep their $id as their name under components.schemas.
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'jobhub',
+        version: VERSION,
+        description:
+          'The REST API of jobhub, a self-hosted job orchestrator. Every `/api/v1` route except this ' +
+          'document needs an API token, in `X-Api-Token` or `Authorization: Bearer`. Errors answer ' +
+          '`{"error", "code", "details"?}`.',
+      },
+      tags: [
+        { name: 'jobs', description: 'Submit, list, follow, stop and retry jobs' },
+        { name: 'specs', description: 'Validate and plan specs without running them' },
+        { name: 'nodes', description: 'The nodes agents registered' },
+        { name: 'events', description: 'The event history of jobs and nodes' },
+        { name: 'service', description: 'Health, readiness, metrics, this document' },
+      ],
+      components: {
+        securitySchemes: {
+          apiToken: { type: 'apiKey', in: 'header', name: 'X-Api-Token' },
+          bearer: { type: 'http', scheme: 'bearer' },
+        },
+      },
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  registerBodyParsers(app);
+  registerAuth(app, ctx.auth);
+  registerErrorHandlers(app);
+
+  const streams = new SseRegistry();
+  const connections = trackConnections(app);
+  // Open streams and unused connections would hold close() up: end them (streams resume with
+  // Last-Event-ID). Requests in flight finish.
+  app.addHook('preClose', async () => {
+    streams.closeAll();
+    connections.closeIdle();
+  });
+
+  const jobCounts = installGauges(ctx);
+  app.addHook('onResponse', async (req, reply) => {
+    ctx.metrics.httpLatency.observe(reply.elapsedTime / 1000, {
+      route: req.routeOptions.url ?? 'unmatched',
+      method: req.method,
+      status: `${Math.floor(reply.statusCode / 100)}xx`,
+    });
+  });
+
+  const deps: RouteDeps = { ctx, streams, heartbeatMs: opts.sseHeartbeatMs ?? DEFAULT_HEARTBEAT_MS };
+  systemRoutes(app, deps, { refreshMetrics: () => jobCounts.refresh(ctx.store, ctx.now()) });
+  jobRoutes(app, deps);
+  jobStreamRoutes(app, deps);
+  specRoutes(app, deps);
+  nodeRoutes(app, deps);
+  eventRoutes(app, deps);
+  return app;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections
+
+/**
+ * Connections a client opened but never sent a request on (HTTP clients pre-open them). Node's
+ * closeIdleConnections (Fastify's default on close) leaves those alone, and they then hold close()
+ * up until the client gives them up. Idle keep-alive connections are Fastify's to close; upgraded
+ * (agent) connections have been read from, so they stay the gateway's.
+ */
+function trackConnections(app: FastifyInstance): { closeIdle(): void } {
+  const open = new Set<Socket>();
+  app.server.on('connection', (socket: Socket) => {
+    open.add(socket);
+    socket.on('close', () => open.delete(socket));
+  });
+  return {
+    closeIdle() {
+      for (const socket of open) if (socket.bytesRead === 0) socket.destroy();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bodies
+
+/**
+ * Specs come as YAML or JSON text, or as a JSON object. JSON is checked here (malformed: 400) and
+ * its text kept as sent (`req.rawBody`), so a job's rawSpec is exactly what was submitted.
+ */
+function registerBodyParsers(app: FastifyInstance): void {
+  app.decorateRequest('rawBody', null);
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    try {
+      const value: unknown = JSON.parse(text);
+      req.rawBody = text;
+      done(null, value);
+    } catch (err) {
+      done(malformedJson(text, err), undefined);
+    }
+  });
+  app.addContentTypeParser([...SPEC_TEXT_TYPES], { parseAs: 'string' }, (_req, body, done) => {
+    done(null, String(body));
+  });
+}
+
+function malformedJson(text: string, err: unknown): JobhubError {
+  const message = err instanceof Error ? err.message : String(err);
+  const detail: ErrorDetail = { path: 'body', message };
+  const pos = /position (\d+)/.exec(message);
+  if (pos?.[1] !== undefined) {
+    const before = text.slice(0, Number(pos[1]));
+    const lines = before.split('\n');
+    detail.line = lines.length;
+    detail.column = (lines[lines.length - 1]?.length ?? 0) + 1;
+  }
+  return new JobhubError('bad_request', `the body is not valid JSON: ${message}`, [detail]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+interface ErrorAnswer {
+  status: number;
+  body: { error: string; code: string; details?: unknown };
+}
+
+interface AjvError {
+  instancePath?: string;
+  keyword?: string;
+  message?: string;
+  params?: { missingProperty?: string; allowedValues?: unknown[] };
+}
+
+const PART_NAMES: Record<string, string> = {
+  querystring: 'query',
+  params: 'params',
+  body: 'body',
+  headers: 'headers',
+};
+
+/** `/status/0` under `query` → `query.status[0]`. */
+function fieldPath(part: string, instancePath: string, missing?: string): string {
+  let path = part;
+  const segments = instancePath.split('/').filter((s) => s !== '');
+  if (missing !== undefined) segments.push(missing);
+  for (const s of segments)
+    path += /^\d+$/.test(s) ? `[${s}]` : `.${s.replace(/~1/g, '/').replace(/~0/g, '~')}`;
+  return path;
+}
+
+function validationAnswer(context: string | undefined, validation: AjvError[]): ErrorAnswer {
+  const part = PART_NAMES[context ?? ''] ?? context ?? 'request';
+  const details: ErrorDetail[] = validation.map((v) => {
+    const path = fieldPath(part, v.instancePath ?? '', v.params?.missingProperty);
+    let message = v.params?.missingProperty !== undefined ? 'is required' : (v.message ?? 'is invalid');
+    if (v.params?.allowedValues) message += `: ${v.params.allowedValues.map(String).join(', ')}`;
+    return { path, message };
+  });
+  const first = details[0];
+  return {
+    status: 400,
+    body: {
+      error: first ? `${first.path} ${first.message}` : 'the request is invalid',
+      code: 'bad_request',
+      details,
+    },
+  };
+}
+
+/** The one mapping from anything thrown to an answer. */
+export function errorAnswer(err: unknown): ErrorAnswer {
+  if (err instanceof SpecInvalidError) {
+    return { status: 400, body: { error: err.message, code: 'spec_invalid', details: err.problems } };
+  }
+  if (err instanceof JobhubError) {
+    const status = httpStatusOf(err);
+    if (status >= 500 && err.code !== 'unavailable') {
+      return { status, body: { error: 'internal error; see the server log', code: err.code } };
+    }
+    const body: ErrorAnswer['body'] = { error: err.message, code: err.code };
+    if (err.details !== undefined) body.details = err.details;
+    return { status, body };
+  }
+  const fe = err as Partial<FastifyError>;
+  if (Array.isArray(fe.validation)) {
+    return validationAnswer(fe.validationContext, fe.validation as unknown as AjvError[]);
+  }
+  const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
+  if (status >= 400 && status < 500) {
+    const code = codeOfHttpStatus(status);
+    const message =
+      status === 413
+        ? 'the request body is too large'
+        : status === 415
+          ? `unsupported content type; send a spec as application/json, ${SPEC_TEXT_TYPES.join(', ')}`
+          : (fe.message ?? 'bad request');
+    return { status, body: { error: message, code } };
+  }
+  return { status: 500, body: { error: 'internal error; see the server log', code: 'internal' } };
+}
+
+function registerErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((err: unknown, req, reply: FastifyReply) => {
+    const answer = errorAnswer(err);
+    if (answer.status >= 500) {
+      const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+      process.stderr.write(`jobhub: ${req.method} ${req.url} failed: ${text}\n`);
+    }
+    if (reply.sent || reply.raw.headersSent) return;
+    return reply.code(answer.status).type('application/json; charset=utf-8').send(answer.body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0] ?? req.url;
+    return reply
+      .code(404)
+      .type('application/json; charset=utf-8')
+      .send({ error: `no route ${req.method} ${path}`, code: 'not_found' });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics
+
+/**
+ * Job counts by status for `jobhub_jobs`. The store has no count query, so this pages through
+ * listJobs per status: exact each scrape for the few active jobs, at most every 30s for the
+ * finished ones (which only grow). Weak at scale: a `countJobs` in the store would replace it.
+ */
+class JobCounts {
+  private readonly counts = new Map<JobStatus, number>();
+  private finalCountedAt = Number.NEGATIVE_INFINITY;
+
+  async refresh(store: Store, now: number): Promise<void> {
+    const finals = now - this.finalCountedAt >= 30_000;
+    if (finals) this.finalCountedAt = now;
+    for (const s of JOB_STATUSES) {
+      const active = s === 'queued' || s === 'running' || s === 'stopping';
+      if (active || finals) this.counts.set(s, await countJobs(store, s));
+    }
+  }
+
+  read(): Array<[Record<string, string>, number]> {
+    return JOB_STATUSES.map((s) => [{ status: s }, this.counts.get(s) ?? 0]);
+  }
+}
+
+async function countJobs(store: Store, status: JobStatus): Promise<number> {
+  const page = 5000;
+  let n = 0;
+  let beforeId: number | undefined;
+  for (;;) {
+    const jobs = await store.listJobs({ status: [status], limit: page, ...(beforeId ? { beforeId } : {}) });
+    n += jobs.length;
+    const last = jobs[jobs.length - 1];
+    if (jobs.length < page || !last) return n;
+    beforeId = last.id;
+  }
+}
+
+/** Gauges are registered once per Metrics; they read from the latest app built with it. */
+const gaugeSources = new WeakMap<Metrics, { ctx: ApiContext; counts: JobCounts }>();
+
+function installGauges(ctx: ApiContext): JobCounts {
+  const counts = new JobCounts();
+  const known = gaugeSources.has(ctx.metrics);
+  gaugeSources.set(ctx.metrics, { ctx, counts });
+  if (!known) {
+    const source = () => gaugeSources.get(ctx.metrics);
+    // The composition root may have registered a gauge already; a family must appear only once.
+    const present = ctx.metrics.render();
+    const has = (name: string) => present.includes(`# TYPE ${name} `);
+    if (!has('jobhub_jobs')) {
+      ctx.metrics.gauge('jobhub_jobs', 'Jobs by status.', () => source()?.counts.read() ?? []);
+    }
+    if (!has('jobhub_agents_connected')) {
+      ctx.metrics.gauge('jobhub_agents_connected', 'Agents connected now.', () => [
+        [{}, source()?.ctx.connectedNodes().size ?? 0],
+      ]);
+    }
+  }
+  return counts;
+}

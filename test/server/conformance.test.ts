@@ -1,0 +1,243 @@
+/**
+ * The OpenAPI document is the contract: every route the app registers is in it, and a real call of
+ * every documented operation answers a body that its response schema (in the document) accepts.
+ */
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registeredRoutes } from '../../src/server/http-app.js';
+import { type ApiHarness, apiHarness, readFrames } from '../helpers/api.js';
+
+interface Operation {
+  operationId: string;
+  responses: Record<string, { content?: Record<string, { schema: unknown }> }>;
+  security?: unknown[];
+}
+type Doc = {
+  openapi: string;
+  info: { title: string; version: string };
+  paths: Record<string, Record<string, Operation>>;
+  components: Record<string, unknown>;
+};
+
+const QUICK = `name: quick
+labels: {team: conf}
+stages:
+  - name: s
+    tasks:
+      - {name: hello, shell: {command: "echo hello; echo world"}}
+`;
+const SLOW = `name: slow
+stages:
+  - name: s
+    tasks:
+      - {name: nap, shell: {command: "sleep 30"}}
+`;
+
+let a: ApiHarness;
+let doc: Doc;
+let ajv: Ajv2020;
+
+beforeAll(async () => {
+  a = await apiHarness();
+  const res = await fetch(`${a.base}/api/v1/openapi.json`); // no token needed
+  expect(res.status).toBe(200);
+  doc = (await res.json()) as Doc;
+  ajv = new Ajv2020({ strict: false, allErrors: true });
+  ajv.addFormat('date-time', {
+    type: 'string',
+    validate: (s: string) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(s),
+  });
+});
+afterAll(async () => {
+  await a.dispose();
+});
+
+/** Validates a body against the document's schema for (operation, status, content type). */
+function conforms(path: string, method: string, status: number, body: unknown, type = 'application/json') {
+  const op = doc.paths[path]?.[method.toLowerCase()];
+  if (!op) throw new Error(`${method} ${path} is not documented`);
+  const schema = op.responses[String(status)]?.content?.[type]?.schema;
+  if (!schema) throw new Error(`${op.operationId}: no ${type} schema for status ${status}`);
+  const validate = ajv.compile({ ...(schema as object), components: doc.components });
+  const ok = validate(body);
+  if (!ok) {
+    throw new Error(
+      `${op.operationId} ${status}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body).slice(0, 2000)}`,
+    );
+  }
+  return op.operationId;
+}
+
+describe('the OpenAPI document', () => {
+  it('is OpenAPI 3.1 with an operationId, tags, summary and error schemas on every operation', () => {
+    expect(doc.openapi).toBe('3.1.0');
+    expect(doc.info.title).toBe('jobhub');
+    const ids = new Set<string>();
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        const o = op as Operation & { tags?: string[]; summary?: string };
+        expect(o.operationId, `${method} ${path}`).toBeTruthy();
+        expect(ids.has(o.operationId)).toBe(false);
+        ids.add(o.operationId);
+        expect(o.tags?.length, o.operationId).toBeGreaterThan(0);
+        expect(o.summary, o.operationId).toBeTruthy();
+        expect(Object.keys(o.responses), o.operationId).toContain('500');
+        if (path.startsWith('/api/v1/') && path !== '/api/v1/openapi.json') {
+          for (const s of ['401', '403']) expect(Object.keys(o.responses), o.operationId).toContain(s);
+          expect(o.security?.length, o.operationId).toBeGreaterThan(0);
+        }
+        if (path.includes('{id}')) expect(Object.keys(o.responses), o.operationId).toContain('404');
+      }
+    }
+  });
+
+  it('lists every route the app registers, and nothing else', () => {
+    const registered = registeredRoutes(a.app)
+      .filter((r) => !r.hidden)
+      .map((r) => `${r.method} ${r.url.replace(/:(\w+)/g, '{$1}')}`)
+      .sort();
+    const documented = Object.entries(doc.paths)
+      .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
+      .sort();
+    expect(documented).toEqual(registered);
+    expect(registered.length).toBeGreaterThanOrEqual(20);
+    // The interactive docs are served, from the package's own assets.
+    expect(registeredRoutes(a.app).some((r) => r.url.startsWith('/docs'))).toBe(true);
+  });
+
+  it('serves the interactive docs without a token, with no outside host', async () => {
+    const res = await fetch(`${a.base}/docs/`);
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain('swagger');
+    expect(html).not.toMatch(/src="https?:\/\//);
+    const js = await fetch(`${a.base}/docs/static/swagger-ui-bundle.js`);
+    expect(js.status).toBe(200);
+    expect((await js.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
+  });
+});
+
+describe('every documented operation', () => {
+  it('answers what its response schema says', async () => {
+    const called = new Set<string>();
+    const call = async (
+      method: string,
+      docPath: string,
+      url: string,
+      status: number,
+      init: RequestInit = {},
+    ): Promise<unknown> => {
+      const res = await a.api(url, { method, ...init });
+      const type = (res.headers.get('content-type') ?? '').split(';')[0] ?? '';
+      const body = type === 'application/json' ? await res.json() : await res.text();
+      expect(res.status, `${method} ${url}: ${JSON.stringify(body)}`).toBe(status);
+      called.add(conforms(docPath, method, status, body, type));
+      return body;
+    };
+    const yaml = { 'content-type': 'application/yaml' };
+
+    const submitted = (await call('POST', '/api/v1/jobs', '/api/v1/jobs', 201, {
+      headers: yaml,
+      body: QUICK,
+    })) as { id: number };
+    const id = submitted.id;
+    await a.h.coordinator.waitForEnd(id);
+
+    await call('GET', '/api/v1/jobs', '/api/v1/jobs', 200);
+    await call('GET', '/api/v1/jobs', '/api/v1/jobs?fields=status,name&limit=1', 200);
+    const detail = (await call('GET', '/api/v1/jobs/{id}', `/api/v1/jobs/${id}`, 200)) as {
+      status: string;
+      stages: unknown[];
+    };
+    expect(detail.status).toBe('succeeded');
+    await call('GET', '/api/v1/jobs/{id}/spec', `/api/v1/jobs/${id}/spec`, 200);
+    await call('GET', '/api/v1/jobs/{id}/plan', `/api/v1/jobs/${id}/plan`, 200);
+    const events = (await call('GET', '/api/v1/jobs/{id}/events', `/api/v1/jobs/${id}/events`, 200)) as {
+      events: unknown[];
+    };
+    expect(events.events.length).toBeGreaterThan(3);
+    const logs = (await call('GET', '/api/v1/jobs/{id}/logs', `/api/v1/jobs/${id}/logs`, 200)) as {
+      lines: Array<{ text: string }>;
+    };
+    expect(logs.lines.map((l) => l.text)).toEqual(['hello', 'world']);
+    await call('POST', '/api/v1/jobs/{id}/retry', `/api/v1/jobs/${id}/retry`, 201);
+
+    const slow = (await (
+      await a.api('/api/v1/jobs', { method: 'POST', headers: yaml, body: SLOW })
+    ).json()) as { id: number };
+    await call('POST', '/api/v1/jobs/{id}/stop', `/api/v1/jobs/${slow.id}/stop`, 202);
+    await a.h.coordinator.waitForEnd(slow.id);
+
+    await call('POST', '/api/v1/plan', '/api/v1/plan', 200, { headers: yaml, body: QUICK });
+    await call('POST', '/api/v1/specs/validate', '/api/v1/specs/validate', 200, {
+      headers: yaml,
+      body: QUICK,
+    });
+    const invalid = (await call('POST', '/api/v1/specs/validate', '/api/v1/specs/validate', 200, {
+      headers: yaml,
+      body: 'name: x\nstages: 3\n',
+    })) as { valid: boolean };
+    expect(invalid.valid).toBe(false);
+
+    const nodes = (await call('GET', '/api/v1/nodes', '/api/v1/nodes', 200)) as {
+      results: Array<{ id: string }>;
+    };
+    const nodeId = nodes.results[0]?.id ?? '';
+    expect(nodeId).not.toBe('');
+    await call('GET', '/api/v1/nodes/{id}', `/api/v1/nodes/${nodeId}`, 200);
+    await call('GET', '/api/v1/nodes/{id}/events', `/api/v1/nodes/${nodeId}/events`, 200);
+    const drained = (await call(
+      'POST',
+      '/api/v1/nodes/{id}/drain',
+      `/api/v1/nodes/${nodeId}/drain`,
+      200,
+    )) as {
+      node: { state: string };
+    };
+    expect(drained.node.state).toBe('draining');
+    const undrained = (await call(
+      'DELETE',
+      '/api/v1/nodes/{id}/drain',
+      `/api/v1/nodes/${nodeId}/drain`,
+      200,
+    )) as { node: { state: string } };
+    expect(undrained.node.state).toBe('idle');
+    await call('GET', '/api/v1/events', '/api/v1/events?type=job.,node.&limit=5', 200);
+
+    await call('GET', '/healthz', '/healthz', 200);
+    await call('GET', '/readyz', '/readyz', 200);
+    const metrics = (await call('GET', '/metrics', '/metrics', 200)) as string;
+    expect(metrics).toMatch(/jobhub_jobs\{status="succeeded"\} [12]\n/); // the retry may have ended
+    expect(metrics).toMatch(/jobhub_jobs\{status="stopped"\} 1\n/);
+    expect(metrics).toMatch(/jobhub_jobs_submitted_total 3/);
+    expect(metrics).toMatch(
+      /jobhub_http_request_duration_seconds_count\{route="\/api\/v1\/jobs",method="POST"/,
+    );
+    expect(metrics.match(/# TYPE jobhub_agents_connected /g)?.length).toBe(1);
+    await call('GET', '/api/v1/openapi.json', '/api/v1/openapi.json', 200);
+
+    const all = Object.values(doc.paths).flatMap((ops) => Object.values(ops).map((o) => o.operationId));
+    expect([...called].sort()).toEqual([...all].sort());
+
+    // The streaming form of the streaming routes: each frame's data matches the item schema.
+    const itemSchema = (path: string, key: 'events' | 'lines') => {
+      const page = doc.paths[path]?.get?.responses['200']?.content?.['application/json']?.schema as {
+        properties: Record<string, { items: object }>;
+      };
+      return ajv.compile({ ...(page.properties[key]?.items ?? {}), components: doc.components });
+    };
+    for (const [path, url, key] of [
+      ['/api/v1/jobs/{id}/events', `/api/v1/jobs/${id}/events?follow=true`, 'events'],
+      ['/api/v1/jobs/{id}/logs', `/api/v1/jobs/${id}/logs`, 'lines'],
+    ] as const) {
+      const res = await a.api(url, { headers: { accept: 'text/event-stream' } });
+      expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      const { frames } = await readFrames(res);
+      const validate = itemSchema(path, key);
+      const items = frames.filter((f) => f.event !== 'end');
+      expect(items.length).toBeGreaterThan(1);
+      for (const f of items) expect(validate(JSON.parse(f.data)), ajv.errorsText(validate.errors)).toBe(true);
+      expect(frames[frames.length - 1]?.event).toBe('end');
+    }
+  });
+});
