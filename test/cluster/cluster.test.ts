@@ -160,6 +160,38 @@ describe('a cluster: server and agent processes', () => {
     expect(node.results[0]?.state).toBe('down');
   });
 
+  it('a node that comes back after being declared down stops what was given up; its late report is superseded', async () => {
+    const server = await startServer({ args: ['--heartbeat', '300ms', '--heartbeat-timeout', '1500ms'] });
+    procs.push(server);
+    const marker = randomUUID();
+    markers.push(marker);
+    const agent = startAgent({ server: server.url });
+    procs.push(agent);
+    await nodeCount(server.url, 1);
+    const id = await submit(
+      server.url,
+      `name: partitioned\nstages: [{name: s, tasks: [{name: t, env: {TEST_MARKER: "${marker}"}, shell: {command: "sleep 1000"}}]}]\n`,
+    );
+    await eventually(async () => (pidsWithEnv('TEST_MARKER', marker).length > 0 ? true : undefined));
+    agent.child.kill('SIGSTOP'); // frozen: no heartbeats, as if cut off
+    const job = await finished(server.url, id);
+    expect(taskOf(job, 's', 'local', 't').status).toBe('lost');
+    expect(pidsWithEnv('TEST_MARKER', marker).length).toBeGreaterThan(0); // still running on the frozen node
+    agent.child.kill('SIGCONT');
+    await eventually(async () => (pidsWithEnv('TEST_MARKER', marker).length === 0 ? true : undefined));
+    const events = await eventually(async () => {
+      const r = await api<{ events: Array<{ type: string; data?: { report?: string } }> }>(server.url, 'GET', `/api/v1/jobs/${id}/events`);
+      return r.events.some((e) => e.type === 'task.superseded') ? r.events : undefined;
+    });
+    expect(events.find((e) => e.type === 'task.superseded')?.data?.report).toBe('task.exited');
+    const nodes = await eventually(async () => {
+      const r = await api<{ results: Array<{ state: string; connected: boolean }> }>(server.url, 'GET', '/api/v1/nodes');
+      return r.results[0]?.connected && r.results[0].state !== 'down' ? r.results : undefined;
+    });
+    expect(nodes[0]?.state).toBe('idle');
+    expect((await getJob(server.url, id)).status).toBe('failed'); // nothing changed the ended job
+  });
+
   it('loses nothing when the server is killed and restarted mid-job', async () => {
     const first = await startServer();
     procs.push(first);
