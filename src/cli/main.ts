@@ -161,8 +161,11 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
       .description('stop a job (on a server, or the local jobhub run holding it)')
       .argument('<job>', 'job id')
       .addOption(dataOption())
-      .option('--force', 'kill its tasks at once'),
-  ).action(act((id: string, opts: { data?: string; force?: boolean }) => stopCommand(id, opts, io)));
+      .option('--force', 'kill its tasks at once')
+      .option('--json', 'print JSON'),
+  ).action(
+    act((id: string, opts: { data?: string; force?: boolean; json?: boolean }) => stopCommand(id, opts, io)),
+  );
 
   remote(
     program
@@ -185,8 +188,9 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
       .command('drain')
       .description('drain a node: no new work; what runs finishes (--undo ends it)')
       .argument('<node>', 'node id')
-      .option('--undo', 'end the draining'),
-  ).action(act((id: string, opts: { undo?: boolean }) => drainCommand(id, opts, io)));
+      .option('--undo', 'end the draining')
+      .option('--json', 'print JSON'),
+  ).action(act((id: string, opts: { undo?: boolean; json?: boolean }) => drainCommand(id, opts, io)));
 
   program
     .command('server')

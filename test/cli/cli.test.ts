@@ -275,4 +275,28 @@ stages:
     };
     expect(show.tasks.map((t) => t.status)).toEqual(['lost']);
   });
+
+  it('jobhub stop stops a job held by a jobhub run in another process', async () => {
+    const marker = randomUUID();
+    const data = path.join(dir, 'stop-data');
+    const spec = file(
+      'stoppable.yaml',
+      'name: stoppable\nstages: [{name: s, tasks: [{name: t, shell: {command: "sleep 1000"}}]}]\n',
+    );
+    const child = spawnJobhub(['run', spec, '--data', data, '--stop-grace', '1s'], marker);
+    let out = '';
+    await new Promise<void>((resolve) => {
+      child.stdout?.on('data', (b: Buffer) => {
+        out += b.toString();
+        if (/task s\/local\/t running/.test(out)) resolve();
+      });
+    });
+    const r = jobhub(['stop', '1', '--data', data]);
+    expect(r.stdout).toMatch(/job 1: asked its jobhub run process \(pid \d+\) to stop it/);
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(130);
+    expect(JSON.parse(jobhub(['show', '1', '--data', data, '--json']).stdout).job.status).toBe('stopped');
+    expect(jobhub(['stop', '1', '--data', data]).code).toBe(2);
+    expect(pidsWithEnv('TEST_MARKER', marker)).toEqual([]);
+  });
 });

@@ -180,12 +180,20 @@ describe('a cluster: server and agent processes', () => {
     agent.child.kill('SIGCONT');
     await eventually(async () => (pidsWithEnv('TEST_MARKER', marker).length === 0 ? true : undefined));
     const events = await eventually(async () => {
-      const r = await api<{ events: Array<{ type: string; data?: { report?: string } }> }>(server.url, 'GET', `/api/v1/jobs/${id}/events`);
+      const r = await api<{ events: Array<{ type: string; data?: { report?: string } }> }>(
+        server.url,
+        'GET',
+        `/api/v1/jobs/${id}/events`,
+      );
       return r.events.some((e) => e.type === 'task.superseded') ? r.events : undefined;
     });
     expect(events.find((e) => e.type === 'task.superseded')?.data?.report).toBe('task.exited');
     const nodes = await eventually(async () => {
-      const r = await api<{ results: Array<{ state: string; connected: boolean }> }>(server.url, 'GET', '/api/v1/nodes');
+      const r = await api<{ results: Array<{ state: string; connected: boolean }> }>(
+        server.url,
+        'GET',
+        '/api/v1/nodes',
+      );
       return r.results[0]?.connected && r.results[0].state !== 'down' ? r.results : undefined;
     });
     expect(nodes[0]?.state).toBe('idle');

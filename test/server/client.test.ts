@@ -10,13 +10,16 @@ import { nextEvent } from '../helpers/embedded.js';
 let a: ApiHarness;
 let client: ApiClient;
 /** Headers of every request the client made. */
-let sent: Array<{ url: string; headers: Headers }>;
+let sent: Array<{ url: string; headers: Headers; at: number }>;
+/** Items a test's follow had received so far (recorded with each request). */
+let received: { count: number; lastId?: number };
 
 beforeEach(async () => {
   a = await apiHarness();
   sent = [];
+  received = { count: 0 };
   const recording: typeof fetch = (input, init) => {
-    sent.push({ url: String(input), headers: new Headers(init?.headers) });
+    sent.push({ url: String(input), headers: new Headers(init?.headers), at: received.lastId ?? 0 });
     return fetch(input, init);
   };
   client = new ApiClient({ server: `${a.base}/`, token: ADMIN, fetch: recording, reconnectDelayMs: 20 });
@@ -169,6 +172,7 @@ describe('ApiClient', () => {
     let cuts = 0;
     for await (const l of client.followJobLogs(id, { task: 't' })) {
       lines.push(l);
+      received = { count: lines.length, lastId: l.id };
       if (lines.length === 30 || lines.length === 80) {
         // Cut every connection from the server's side, mid-stream.
         for (const s of a.sockets) s.destroy();

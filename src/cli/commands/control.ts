@@ -52,14 +52,14 @@ export async function submitCommand(file: string, opts: SubmitOptions, io: CliIO
 
 export async function stopCommand(
   idText: string,
-  opts: RemoteFlags & { data?: string; force?: boolean },
+  opts: RemoteFlags & { data?: string; force?: boolean; json?: boolean },
   io: CliIO,
 ) {
   const id = parseJobId(idText);
   const client = remoteClient(opts, io);
   if (client) {
     const { job } = await client.stopJob(id, opts.force ? { force: true } : {});
-    println(io.stdout, `job ${id} ${job.status}`);
+    println(io.stdout, opts.json ? JSON.stringify(job, null, 2) : `job ${id} ${job.status}`);
     return 0;
   }
   // Local: the job belongs to a `jobhub run` process; ask it to stop as Ctrl-C would.
@@ -75,7 +75,11 @@ export async function stopCommand(
     if (!claim.alive || claim.pid === undefined)
       throw new JobhubError('conflict', `no running jobhub process holds job ${id}`);
     process.kill(claim.pid, opts.force ? 'SIGKILL' : 'SIGINT');
-    println(io.stdout, `job ${id}: asked its jobhub run process (pid ${claim.pid}) to stop it`);
+    const said = `job ${id}: asked its jobhub run process (pid ${claim.pid}) to stop it`;
+    println(
+      io.stdout,
+      opts.json ? JSON.stringify({ id, pid: claim.pid, signal: opts.force ? 'SIGKILL' : 'SIGINT' }) : said,
+    );
     return 0;
   } finally {
     await store.close();
@@ -146,9 +150,13 @@ export async function nodesCommand(opts: RemoteFlags & { data?: string; json?: b
   return 0;
 }
 
-export async function drainCommand(nodeId: string, opts: RemoteFlags & { undo?: boolean }, io: CliIO) {
+export async function drainCommand(
+  nodeId: string,
+  opts: RemoteFlags & { undo?: boolean; json?: boolean },
+  io: CliIO,
+) {
   const client = requireRemote(opts, io, 'drain');
   const { node } = await client.drainNode(nodeId, !opts.undo);
-  println(io.stdout, `node ${node.id} is ${node.state}`);
+  println(io.stdout, opts.json ? JSON.stringify(node, null, 2) : `node ${node.id} is ${node.state}`);
   return 0;
 }
