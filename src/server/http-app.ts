@@ -129,7 +129,7 @@ export async function buildHttpApp(ctx: ApiContext, opts: HttpAppOptions = {}): 
   });
 
   const deps: RouteDeps = { ctx, streams, heartbeatMs: opts.sseHeartbeatMs ?? DEFAULT_HEARTBEAT_MS };
-  systemRoutes(app, deps, { refreshMetrics: () => jobCounts.refresh(ctx.store, ctx.now()) });
+  systemRoutes(app, deps, { refreshMetrics: () => jobCounts.refresh(ctx.store) });
   jobRoutes(app, deps);
   jobStreamRoutes(app, deps);
   specRoutes(app, deps);
@@ -307,39 +307,16 @@ function registerErrorHandlers(app: FastifyInstance): void {
 // ---------------------------------------------------------------------------------------------
 // Metrics
 
-/**
- * Job counts by status for `jobhub_jobs`. The store has no count query, so this pages through
- * listJobs per status: exact each scrape for the few active jobs, at most every 30s for the
- * finished ones (which only grow). Weak at scale: a `countJobs` in the store would replace it.
- */
+/** Job counts by status for `jobhub_jobs`, read on each scrape (one GROUP BY over an index). */
 class JobCounts {
-  private readonly counts = new Map<JobStatus, number>();
-  private finalCountedAt = Number.NEGATIVE_INFINITY;
+  private counts: Partial<Record<JobStatus, number>> = {};
 
-  async refresh(store: Store, now: number): Promise<void> {
-    const finals = now - this.finalCountedAt >= 30_000;
-    if (finals) this.finalCountedAt = now;
-    for (const s of JOB_STATUSES) {
-      const active = s === 'queued' || s === 'running' || s === 'stopping';
-      if (active || finals) this.counts.set(s, await countJobs(store, s));
-    }
+  async refresh(store: Store): Promise<void> {
+    this.counts = await store.countJobsByStatus();
   }
 
   read(): Array<[Record<string, string>, number]> {
-    return JOB_STATUSES.map((s) => [{ status: s }, this.counts.get(s) ?? 0]);
-  }
-}
-
-async function countJobs(store: Store, status: JobStatus): Promise<number> {
-  const page = 5000;
-  let n = 0;
-  let beforeId: number | undefined;
-  for (;;) {
-    const jobs = await store.listJobs({ status: [status], limit: page, ...(beforeId ? { beforeId } : {}) });
-    n += jobs.length;
-    const last = jobs[jobs.length - 1];
-    if (jobs.length < page || !last) return n;
-    beforeId = last.id;
+    return JOB_STATUSES.map((s) => [{ status: s }, this.counts[s] ?? 0]);
   }
 }
 
@@ -352,17 +329,10 @@ function installGauges(ctx: ApiContext): JobCounts {
   gaugeSources.set(ctx.metrics, { ctx, counts });
   if (!known) {
     const source = () => gaugeSources.get(ctx.metrics);
-    // The composition root may have registered a gauge already; a family must appear only once.
-    const present = ctx.metrics.render();
-    const has = (name: string) => present.includes(`# TYPE ${name} `);
-    if (!has('jobhub_jobs')) {
-      ctx.metrics.gauge('jobhub_jobs', 'Jobs by status.', () => source()?.counts.read() ?? []);
-    }
-    if (!has('jobhub_agents_connected')) {
-      ctx.metrics.gauge('jobhub_agents_connected', 'Agents connected now.', () => [
-        [{}, source()?.ctx.connectedNodes().size ?? 0],
-      ]);
-    }
+    ctx.metrics.gauge('jobhub_jobs', 'Jobs by status.', () => source()?.counts.read() ?? []);
+    ctx.metrics.gauge('jobhub_agents_connected', 'Agents connected now.', () => [
+      [{}, source()?.ctx.connectedNodes().size ?? 0],
+    ]);
   }
   return counts;
 }

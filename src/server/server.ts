@@ -66,9 +66,6 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
   });
   const c = coordinator;
   let ready = false;
-  metrics.gauge('jobhub_agents_connected', 'Agents connected to this server.', () => [
-    [{}, gateway.connectedNodes().size],
-  ]);
   const ctx: ApiContext = {
     store,
     bus,

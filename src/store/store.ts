@@ -277,6 +277,8 @@ export interface Store {
   getJobDetail(id: number): Promise<JobDetail | undefined>;
   /** Newest first. */
   listJobs(query?: JobQuery): Promise<JobRecord[]>;
+  /** How many jobs there are in each status. */
+  countJobsByStatus(): Promise<Record<JobStatus, number>>;
   /** Jobs not yet in a final status, oldest first: what a coordinator resumes after a restart. */
   listActiveJobIds(): Promise<number[]>;
 

@@ -625,6 +625,20 @@ describe('SqliteStore: cluster additions', () => {
     expect(await names({ beforeId: 3, limit: 1 })).toEqual(['b']);
   });
 
+  it('counts jobs by status', async () => {
+    await store.createJob(newJob());
+    await store.createJob(newJob());
+    await store.applyChanges({ jobs: [{ id: 2, expect: 'queued', set: { status: 'running' } }], events: [] });
+    expect(await store.countJobsByStatus()).toEqual({
+      queued: 1,
+      running: 1,
+      stopping: 0,
+      succeeded: 0,
+      failed: 0,
+      stopped: 0,
+    });
+  });
+
   it('filters events by type prefix', async () => {
     await store.createJob(newJob());
     await store.registerNode(nodeInfo(), 'idle', 1_000);

@@ -5,7 +5,7 @@
  *
  * Call `migrate()` once after `open()`, before any other method.
  */
-import type { Millis, NodeInfo, NodeState } from '../../core/types.js';
+import type { JobStatus, Millis, NodeInfo, NodeState } from '../../core/types.js';
 import type {
   ChangeSet,
   EventQuery,
@@ -111,6 +111,10 @@ export class SqliteStore implements Store {
 
   async listJobs(query?: JobQuery): Promise<JobRecord[]> {
     return this.read(() => this.jobs.list(query));
+  }
+
+  async countJobsByStatus(): Promise<Record<JobStatus, number>> {
+    return this.read(() => this.jobs.countByStatus());
   }
 
   async listActiveJobIds(): Promise<number[]> {

@@ -1,5 +1,5 @@
 /** Job, stage and task statements: creating a job with its plan, and reading jobs back. */
-import type { JobStatus } from '../../core/types.js';
+import { JOB_STATUSES, type JobStatus } from '../../core/types.js';
 import type { JobDetail, JobQuery, JobRecord, NewJob, StageRecord, TaskRecord } from '../store.js';
 import type { StatementCache } from './connection.js';
 import {
@@ -38,6 +38,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0)`;
 const SELECT_JOB = `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`;
 const SELECT_STAGES = `SELECT ${STAGE_COLUMNS} FROM stages WHERE job_id = ? ORDER BY idx, name`;
 const SELECT_TASKS = `SELECT ${TASK_COLUMNS} FROM tasks WHERE job_id = ? ORDER BY id`;
+// Uses the (status, id) index: a scan of the index, not of the table.
+const COUNT_BY_STATUS = 'SELECT status, COUNT(*) AS n FROM jobs GROUP BY status';
 const SELECT_ACTIVE_IDS = `SELECT id FROM jobs WHERE status IN ('queued', 'running', 'stopping') ORDER BY id`;
 
 interface JobListParams {
@@ -164,6 +166,13 @@ export class JobStatements {
         offset: start - 1,
       })
       .map(jobFromRow);
+  }
+
+  countByStatus(): Record<JobStatus, number> {
+    const counts = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
+    const rows = this.st.get<[], { status: JobStatus; n: number }>(COUNT_BY_STATUS).all();
+    for (const r of rows) counts[r.status] = r.n;
+    return counts;
   }
 
   activeIds(): number[] {
