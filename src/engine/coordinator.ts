@@ -49,8 +49,8 @@ export interface CoordinatorOptions {
   stopGraceMs?: number;
   /** How long to wait for agents to confirm a job's leftover processes are gone. Default 15s. */
   cleanupTimeoutMs?: number;
-  /** Called with each dispatch: for metrics. */
-  onDispatch?: (nodeId: string) => void;
+  /** Called with each dispatch, with how long the task waited since it could run: for metrics. */
+  onDispatch?: (nodeId: string, waitedMs: number) => void;
   /** Where unexpected internal errors are reported. Default: stderr. */
   onError?: (err: unknown) => void;
 }
@@ -72,7 +72,7 @@ export class Coordinator {
   private readonly now: () => number;
   private readonly stopGraceMs: number;
   private readonly cleanupTimeoutMs: number;
-  private readonly onDispatch: (nodeId: string) => void;
+  private readonly onDispatch: (nodeId: string, waitedMs: number) => void;
   private readonly onError: (err: unknown) => void;
   private readonly queue = new SerialQueue();
   private readonly runs = new Map<number, JobRun>();
@@ -437,7 +437,10 @@ export class Coordinator {
           exitCode: null,
         });
         commands.push([placed.nodeId, { type: 'task.start', ref, task: resolved }]);
-        this.onDispatch(placed.nodeId);
+        // Runnable since the job came, or since the last task before it ended or got ready.
+        let since = r.job.createdAt;
+        for (const t of r.tasks) since = Math.max(since, Math.min(b.now, t.readyAt ?? t.endedAt ?? 0));
+        this.onDispatch(placed.nodeId, b.now - since);
       },
       stop: (r, task, reason) => {
         r.stopSent.add(task.id);

@@ -60,7 +60,10 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
     placer: new ClusterPlacer(store, (id) => gateway.isConnected(id), getCoordinator),
     agents: gateway,
     stopGraceMs: config.stopGraceMs,
-    onDispatch: () => metrics.tasksStarted.inc(),
+    onDispatch: (_node, waitedMs) => {
+      metrics.tasksStarted.inc();
+      metrics.dispatchLatency.observe(waitedMs / 1000);
+    },
     onError: (err) =>
       log(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),
   });

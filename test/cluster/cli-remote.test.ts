@@ -73,6 +73,14 @@ describe('the CLI against a server', () => {
     expect(cli(['events', id]).stdout).toMatch(/job \d+ succeeded/);
   });
 
+  it('exposes Prometheus metrics: tasks started, dispatch latency, connected agents', async () => {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    expect(Number(/^jobhub_tasks_started_total (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
+    expect(Number(/^jobhub_dispatch_latency_seconds_count (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
+    expect(text).toMatch(/^jobhub_agents_connected 1$/m);
+    expect(text).toMatch(/^jobhub_jobs\{status="succeeded"\} \d+$/m);
+  });
+
   it('exits 1 when a submitted job fails, and 2 for an invalid spec with its located problems', () => {
     const bad = file(
       'bad.yaml',
