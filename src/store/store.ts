@@ -248,6 +248,15 @@ export interface LogQuery {
   limit?: number;
 }
 
+/** An agent report waiting in the inbox for the coordinator (replicated servers). */
+export interface InboxItem {
+  id: number;
+  nodeId: string;
+  /** The agent's report seq; null for a record the server made (a reconcile request). */
+  seq: number | null;
+  body: unknown;
+}
+
 export type TokenKind = 'admin' | 'agent';
 
 export interface TokenRecord {
@@ -302,6 +311,21 @@ export interface Store {
   ): Promise<{ node: NodeRecord; event: EventRecord }>;
   getNode(id: string): Promise<NodeRecord | undefined>;
   listNodes(): Promise<NodeRecord[]>;
+
+  /** Records that these nodes were heard from now (heartbeats, batched by each server). */
+  touchNodes(ids: string[], now: Millis): Promise<void>;
+
+  /**
+   * Puts agent reports in the inbox, in order; an item whose (nodeId, seq) is already there or
+   * already applied (seq ≤ the node's watermark) is ignored. Items with a null seq always go in.
+   */
+  enqueueReports(items: Array<Omit<InboxItem, 'id'>>): Promise<void>;
+  /** The oldest inbox items after `afterId`, in insertion order. */
+  takeReports(afterId: number, limit: number): Promise<InboxItem[]>;
+  /** Removes applied items and raises each node's watermark (never lowers it), in one transaction. */
+  finishReports(ids: number[], watermarks: Array<{ nodeId: string; seq: number }>): Promise<void>;
+  /** The highest report seq of a node the server holds: applied, or waiting in the inbox. */
+  nodeReportHigh(nodeId: string): Promise<number>;
 
   createToken(token: NewToken): Promise<TokenRecord>;
   /** The token with this hash, revoked or not. */

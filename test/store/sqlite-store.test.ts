@@ -106,6 +106,7 @@ describe('SqliteStore: opening and migrations', () => {
     expect(first.map((m) => [m.version, m.name])).toEqual([
       [1, 'init'],
       [2, 'cluster'],
+      [3, 'inbox'],
     ]);
 
     await store.migrate();
@@ -623,6 +624,36 @@ describe('SqliteStore: cluster additions', () => {
     expect(await names({ createdAfter: 2_000 })).toEqual(['c', 'b']);
     expect(await names({ createdBefore: 2_000 })).toEqual(['a']);
     expect(await names({ beforeId: 3, limit: 1 })).toEqual(['b']);
+  });
+
+  it('keeps agent reports in an inbox: ordered, deduplicated, below the watermark ignored', async () => {
+    await store.registerNode(nodeInfo(), 'idle', 1_000);
+    await store.enqueueReports([
+      { nodeId: 'n1', seq: 1, body: { a: 1 } },
+      { nodeId: 'n1', seq: 2, body: { a: 2 } },
+      { nodeId: 'n1', seq: 1, body: { dup: true } },
+      { nodeId: 'n1', seq: null, body: { reconcile: true } },
+    ]);
+    const items = await store.takeReports(0, 10);
+    expect(items.map((i) => [i.seq, i.body])).toEqual([
+      [1, { a: 1 }],
+      [2, { a: 2 }],
+      [null, { reconcile: true }],
+    ]);
+    expect(await store.nodeReportHigh('n1')).toBe(2);
+    expect((await store.takeReports(items[0]?.id ?? 0, 10)).map((i) => i.seq)).toEqual([2, null]);
+    await store.finishReports(
+      items.map((i) => i.id),
+      [{ nodeId: 'n1', seq: 2 }],
+    );
+    expect(await store.takeReports(0, 10)).toEqual([]);
+    expect((await store.getNode('n1'))?.reportSeq).toBe(2);
+    await store.enqueueReports([{ nodeId: 'n1', seq: 2, body: { replayed: true } }]);
+    expect(await store.takeReports(0, 10)).toEqual([]); // already applied
+    await store.finishReports([], [{ nodeId: 'n1', seq: 1 }]);
+    expect(await store.nodeReportHigh('n1')).toBe(2); // never lowered
+    await store.touchNodes(['n1'], 9_000);
+    expect((await store.getNode('n1'))?.lastSeenAt).toBe(9_000);
   });
 
   it('counts jobs by status', async () => {

@@ -10,6 +10,7 @@ import type {
   ChangeSet,
   EventQuery,
   EventRecord,
+  InboxItem,
   JobDetail,
   JobQuery,
   JobRecord,
@@ -25,6 +26,7 @@ import type {
 import { ChangeStatements } from './changes.js';
 import { type Db, openDatabase, StatementCache } from './connection.js';
 import { EventStatements } from './events.js';
+import { InboxStatements } from './inbox.js';
 import { JobStatements } from './jobs.js';
 import { LogStatements } from './logs.js';
 import { type AppliedMigration, appliedMigrations, runMigrations } from './migrations.js';
@@ -40,6 +42,7 @@ export class SqliteStore implements Store {
   private readonly logs: LogStatements;
   private readonly nodes: NodeStatements;
   private readonly tokens: TokenStatements;
+  private readonly inbox: InboxStatements;
   private closed = false;
 
   private constructor(db: Db) {
@@ -51,6 +54,7 @@ export class SqliteStore implements Store {
     this.logs = new LogStatements(this.st);
     this.nodes = new NodeStatements(this.st);
     this.tokens = new TokenStatements(this.st);
+    this.inbox = new InboxStatements(this.st);
   }
 
   /** Opens (creating the file and its directory if missing) a database; `:memory:` is allowed. */
@@ -156,6 +160,26 @@ export class SqliteStore implements Store {
 
   async listNodes(): Promise<NodeRecord[]> {
     return this.read(() => this.nodes.list());
+  }
+
+  async touchNodes(ids: string[], now: Millis): Promise<void> {
+    if (ids.length > 0) this.write(() => this.inbox.touch(ids, now));
+  }
+
+  async enqueueReports(items: Array<Omit<InboxItem, 'id'>>): Promise<void> {
+    if (items.length > 0) this.write(() => this.inbox.enqueue(items, Date.now()));
+  }
+
+  async takeReports(afterId: number, limit: number): Promise<InboxItem[]> {
+    return this.read(() => this.inbox.take(afterId, limit));
+  }
+
+  async finishReports(ids: number[], watermarks: Array<{ nodeId: string; seq: number }>): Promise<void> {
+    this.write(() => this.inbox.finish(ids, watermarks));
+  }
+
+  async nodeReportHigh(nodeId: string): Promise<number> {
+    return this.read(() => this.inbox.high(nodeId));
   }
 
   async createToken(token: NewToken): Promise<TokenRecord> {

@@ -8,6 +8,7 @@ import { JobhubError } from '../../core/errors.js';
 import type { StatementCache } from './connection.js';
 import * as m0001 from './migrations/0001_init.js';
 import * as m0002 from './migrations/0002_cluster.js';
+import * as m0003 from './migrations/0003_inbox.js';
 
 export interface Migration {
   version: number;
@@ -19,6 +20,7 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   { version: m0001.VERSION, name: m0001.NAME, sql: m0001.SQL },
   { version: m0002.VERSION, name: m0002.NAME, sql: m0002.SQL },
+  { version: m0003.VERSION, name: m0003.NAME, sql: m0003.SQL },
 ];
 
 const CREATE_TABLE = `
