@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { parseDuration } from '../core/duration.js';
 import { JobhubError } from '../core/errors.js';
+import { isPostgresUrl, redactUrl, splitSchema } from '../store/open.js';
 
 export interface ServerConfig {
   /** Data folder of the SQLite store. Default `./.jobhub-server` (env JOBHUB_DATA). */
@@ -18,6 +19,11 @@ export interface ServerConfig {
   stopGraceMs: number;
   /** Largest request body. Default 10 MiB. */
   bodyLimit: number;
+  /** A PostgreSQL URL: the store, shared by any number of replicas (env JOBHUB_DATABASE_URL).
+   * Default: none, SQLite in the data folder. */
+  database?: string;
+  /** The PostgreSQL schema (env JOBHUB_DATABASE_SCHEMA). Default `public`. */
+  databaseSchema?: string;
   /** Tokens to register at start instead of making new ones (env JOBHUB_ADMIN_TOKEN, JOBHUB_AGENT_TOKEN). */
   adminToken?: string;
   agentToken?: string;
@@ -30,6 +36,8 @@ export interface ServerFlags {
   heartbeat?: string;
   heartbeatTimeout?: string;
   stopGrace?: string;
+  database?: string;
+  databaseSchema?: string;
 }
 
 export function defaultServerConfig(): ServerConfig {
@@ -68,6 +76,21 @@ export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv, 
     c.heartbeatTimeoutMs,
   );
   c.stopGraceMs = duration('--stop-grace', flags.stopGrace ?? env.JOBHUB_STOP_GRACE, c.stopGraceMs);
+  const database = flags.database ?? env.JOBHUB_DATABASE_URL;
+  let urlSchema: string | undefined;
+  if (database) {
+    if (!isPostgresUrl(database)) {
+      throw new JobhubError(
+        'bad_request',
+        `--database must be a postgres:// URL (got "${redactUrl(database)}")`,
+      );
+    }
+    const split = splitSchema(database);
+    c.database = split.url;
+    urlSchema = split.schema;
+  }
+  const schema = flags.databaseSchema ?? env.JOBHUB_DATABASE_SCHEMA ?? urlSchema;
+  if (schema) c.databaseSchema = schema;
   if (env.JOBHUB_ADMIN_TOKEN) c.adminToken = env.JOBHUB_ADMIN_TOKEN;
   if (env.JOBHUB_AGENT_TOKEN) c.agentToken = env.JOBHUB_AGENT_TOKEN;
   return c;

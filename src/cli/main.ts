@@ -22,6 +22,7 @@ import {
 import { runCommand } from './commands/run.js';
 import { type AgentFlags, agentCommand, serverCommand } from './commands/server.js';
 import { planCommand, schemaCommand, validateCommand } from './commands/spec-tools.js';
+import { storeCopyCommand } from './commands/store.js';
 import { type CliIO, println, processIO } from './io.js';
 import { describeSpecErrors } from './spec-file.js';
 
@@ -193,6 +194,15 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
   ).action(act((id: string, opts: { undo?: boolean; json?: boolean }) => drainCommand(id, opts, io)));
 
   program
+    .command('store')
+    .description('work on a store')
+    .command('copy')
+    .description('copy a SQLite store (jobs, events, logs, nodes, tokens) into an empty PostgreSQL database')
+    .requiredOption('--from <dir>', 'the data folder of the SQLite store (e.g. ./.jobhub-server)')
+    .requiredOption('--to <url>', 'postgres://... URL of the target (?schema=name to choose a schema)')
+    .action(act((opts: { from: string; to: string }) => storeCopyCommand(opts, io)));
+
+  program
     .command('server')
     .description(
       'run the central server: the store, the REST API (/api/v1, docs at /docs) and the agent gateway',
@@ -200,6 +210,11 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
     .option('--port <port>', 'port to listen on (default 8081, env JOBHUB_PORT)')
     .option('--host <host>', 'address to listen on (default 0.0.0.0)')
     .option('--data <dir>', 'data folder of the store (default ./.jobhub-server, env JOBHUB_DATA)')
+    .option(
+      '--database <url>',
+      'a postgres:// URL: the store, shared by server replicas (env JOBHUB_DATABASE_URL)',
+    )
+    .option('--database-schema <name>', 'PostgreSQL schema (default public, env JOBHUB_DATABASE_SCHEMA)')
     .option('--heartbeat <duration>', 'heartbeat period of agents and server (default 5s)')
     .option(
       '--heartbeat-timeout <duration>',

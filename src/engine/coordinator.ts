@@ -7,10 +7,8 @@
 import type { AgentCommand, AgentEndpoint, AgentReport, AttemptRef, LogLine } from '../agent/protocol.js';
 import { ConflictError, JobhubError, NotFoundError } from '../core/errors.js';
 import type { JobStatus } from '../core/types.js';
-import { taskInstances } from '../plan/graph.js';
 import type { PlacementResult } from '../plan/scheduler.js';
-import type { JobSpec } from '../spec/model.js';
-import type { JobRecord, NodeRecord, Store, TaskRecord } from '../store/store.js';
+import type { JobDetail, JobRecord, NodeRecord, Store, TaskRecord } from '../store/store.js';
 import {
   type AttemptFollowUp,
   type AttemptReport,
@@ -22,6 +20,7 @@ import {
 import { ChangeBuilder } from './change-builder.js';
 import { resolveTask } from './dispatch.js';
 import type { EventBus } from './event-bus.js';
+import { createJob, type SubmitInput } from './job-factory.js';
 import { JobRun } from './job-run.js';
 import { finalJobStatus, isJobTerminal } from './job-state.js';
 import { NodeBook } from './node-book.js';
@@ -55,11 +54,7 @@ export interface CoordinatorOptions {
   onError?: (err: unknown) => void;
 }
 
-export interface SubmitInput {
-  spec: JobSpec;
-  rawSpec: string;
-  retryOf?: number | null;
-}
+export type { SubmitInput } from './job-factory.js';
 
 /** Commands to send, by node, once the decision that made them is committed. */
 type Outbox = Array<[nodeId: string, command: AgentCommand]>;
@@ -119,30 +114,27 @@ export class Coordinator {
 
   /** Creates the job in the store and starts running it. */
   async submit(input: SubmitInput): Promise<JobRecord> {
-    const spec = input.spec;
-    const detail = await this.store.createJob({
-      name: spec.name,
-      owner: spec.owner ?? null,
-      labels: spec.labels,
-      rawSpec: input.rawSpec,
-      spec,
-      createdAt: this.now(),
-      retryOf: input.retryOf ?? null,
-      stages: spec.stages.map((s) => ({ name: s.name, index: s.index })),
-      tasks: taskInstances(spec).map((i) => ({
-        stage: i.stage.name,
-        node: i.node,
-        name: i.task.name,
-        index: i.task.index,
-        longRunning: i.task.longRunning,
-      })),
-    });
+    const detail = await createJob(this.store, input, this.now());
     const submitted = await this.store.listEvents({ jobId: detail.job.id, limit: 10 });
     this.bus.publish({ kind: 'events', events: submitted });
+    this.track(detail);
+    return detail.job;
+  }
+
+  /** Takes up a job another server replica created (or one this coordinator missed). */
+  adopt(jobId: number): Promise<void> {
+    return this.queue.run(async () => {
+      if (this.runs.has(jobId)) return;
+      const detail = await this.store.getJobDetail(jobId);
+      if (!detail || isJobTerminal(detail.job.status)) return;
+      this.track(detail);
+    });
+  }
+
+  private track(detail: JobDetail): void {
     const run = new JobRun(detail);
     this.runs.set(run.id, run);
     void this.step(run.id);
-    return detail.job;
   }
 
   /** Submits the spec of a job again, as a new job linked by `retryOf` (seed 002's retry). */

@@ -2,23 +2,33 @@
  * Where agents connect: the WebSocket endpoint of the agent protocol, one session per agent, the
  * registry the coordinator sends commands through, and the watchdog that declares a node down when
  * it has been silent longer than the heartbeat timeout.
+ *
+ * Two modes. `direct` (one server): reports go straight to the coordinator. `inbox` (replicas on
+ * PostgreSQL): log lines are stored by the replica that receives them, status reports go to the
+ * store's inbox, which the lease holder's coordinator applies in order; commands for an agent
+ * connected to another replica travel as notifications, and the replica holding the session
+ * delivers them.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import type { AgentCommand, AgentEndpoint } from '../agent/protocol.js';
+import type { AgentCommand, AgentEndpoint, AgentReport, AttemptRef } from '../agent/protocol.js';
 import { AGENT_PATH } from '../agent/wire.js';
 import type { NodeInfo, NodeState } from '../core/types.js';
 import type { AgentRegistry, Coordinator } from '../engine/coordinator.js';
 import type { EventBus } from '../engine/event-bus.js';
-import type { Store } from '../store/store.js';
+import type { NodeRecord, Store } from '../store/store.js';
 import { AgentSession } from './agent-session.js';
+import type { ClusterLink } from './cluster-link.js';
 import type { Authenticator } from './context.js';
 
 export interface GatewayOptions {
   store: Store;
   bus: EventBus;
-  coordinator: () => Coordinator;
+  link: ClusterLink;
+  mode: 'direct' | 'inbox';
+  /** The coordinator, when this server holds the scheduling lease. */
+  coordinator: () => Coordinator | undefined;
   auth: Authenticator;
   /** How often both sides send heartbeats. Default 5s. */
   heartbeatMs?: number;
@@ -28,6 +38,21 @@ export interface GatewayOptions {
   now?: () => number;
 }
 
+/** A message on the `cmd` channel: commands for one node's agent, wherever it is connected. */
+interface CmdMessage {
+  node: string;
+  cmds: AgentCommand[];
+  /** Set on the answer to a reconciliation: the session may deliver from now on. */
+  ready?: { instance: string };
+}
+
+/** What the inbox holds besides agent reports: a session's request to be reconciled. */
+export interface ReconcileRequest {
+  type: 'reconcile';
+  instance: string;
+  running: AttemptRef[];
+}
+
 const LIVE: ReadonlySet<NodeState> = new Set(['idle', 'busy', 'draining']);
 
 export class AgentGateway implements AgentRegistry {
@@ -35,30 +60,42 @@ export class AgentGateway implements AgentRegistry {
   private readonly sessions = new Map<string, AgentSession>();
   private readonly lastHeard = new Map<string, number>();
   private readonly instances = new Map<string, string>();
-  private readonly started: number;
-  private watchdog: NodeJS.Timeout | undefined;
+  private readonly pendingReady = new Map<string, (cmds: AgentCommand[]) => void>();
+  private readonly heardSinceFlush = new Set<string>();
+  private timers: NodeJS.Timeout[] = [];
+  /** When this server became the lease holder: nodes get a full timeout from then to show up. */
+  private watchingSince = 0;
   readonly heartbeatMs: number;
   readonly heartbeatTimeoutMs: number;
 
   constructor(private readonly opts: GatewayOptions) {
     this.heartbeatMs = opts.heartbeatMs ?? 5000;
     this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 30_000;
-    this.started = this.now();
   }
 
-  /** Starts answering agent upgrades on the server, and the watchdog. */
+  /** Starts answering agent upgrades on the server, listening for commands, flushing heartbeats. */
   async attach(server: Server): Promise<void> {
     for (const n of await this.opts.store.listNodes()) if (n.instance) this.instances.set(n.id, n.instance);
+    await this.opts.link.listen('cmd', (payload) => this.onCmd(payload));
+    await this.opts.link.listen('node', (payload) => {
+      const m = JSON.parse(payload) as { node: string; instance: string };
+      this.instances.set(m.node, m.instance);
+    });
     server.on('upgrade', (req, socket, head) => void this.upgrade(req, socket, head));
-    this.watchdog = setInterval(() => void this.check(), Math.min(1000, this.heartbeatMs));
+    this.timers.push(setInterval(() => void this.check(), Math.min(1000, this.heartbeatMs)));
+    this.timers.push(setInterval(() => void this.flushHeard(), this.heartbeatMs));
+  }
+
+  /** The lease holder's coordinator (re)starts watching nodes; they get a full timeout first. */
+  startWatching(): void {
+    this.watchingSince = this.now();
   }
 
   get(nodeId: string): AgentEndpoint {
-    const session = this.sessions.get(nodeId);
     return {
       nodeId,
-      instance: session?.instance ?? this.instances.get(nodeId),
-      send: (cmd: AgentCommand) => session?.deliver(cmd),
+      instance: this.sessions.get(nodeId)?.instance ?? this.instances.get(nodeId),
+      send: (cmd: AgentCommand) => this.route(nodeId, [cmd]),
     };
   }
 
@@ -66,19 +103,71 @@ export class AgentGateway implements AgentRegistry {
     return this.sessions.get(nodeId)?.ready === true;
   }
 
+  /** Reachable for new work: connected here, or (replicas) heard of by some replica lately. */
+  isLive(node: NodeRecord): boolean {
+    if (this.isConnected(node.id)) return true;
+    return (
+      this.opts.mode === 'inbox' &&
+      this.now() - node.lastSeenAt < Math.min(this.heartbeatTimeoutMs, 3 * this.heartbeatMs)
+    );
+  }
+
   connectedNodes(): Set<string> {
     return new Set([...this.sessions.entries()].filter(([, s]) => s.ready).map(([id]) => id));
   }
 
+  /** Delivers a reconciliation's commands and lets the session deliver from then on. */
+  deliverReconciled(nodeId: string, instance: string, cmds: AgentCommand[]): void {
+    const local = this.pendingReady.get(`${nodeId}/${instance}`);
+    if (local) {
+      this.pendingReady.delete(`${nodeId}/${instance}`);
+      local(cmds);
+      return;
+    }
+    if (this.opts.mode === 'inbox') void this.publish({ node: nodeId, cmds, ready: { instance } });
+  }
+
   /** Closes every session (agents will reconnect, to this server once back or to another). */
   close(): void {
-    if (this.watchdog) clearInterval(this.watchdog);
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
     for (const s of this.sessions.values()) s.close('server stopping');
     this.wss.close();
   }
 
   private now(): number {
     return (this.opts.now ?? Date.now)();
+  }
+
+  /** A command goes to the session here, or (replicas) to whichever replica holds it. */
+  private route(nodeId: string, cmds: AgentCommand[]): void {
+    const session = this.sessions.get(nodeId);
+    if (session) {
+      for (const c of cmds) session.deliver(c);
+    } else if (this.opts.mode === 'inbox') {
+      void this.publish({ node: nodeId, cmds });
+    }
+  }
+
+  private async publish(m: CmdMessage): Promise<void> {
+    await this.opts.link.notify('cmd', JSON.stringify(m)).catch((err: unknown) => {
+      this.opts.log(`sending commands for node ${m.node} to its replica failed: ${String(err)}`);
+    });
+  }
+
+  private onCmd(payload: string): void {
+    const m = JSON.parse(payload) as CmdMessage;
+    const session = this.sessions.get(m.node);
+    if (!session) return;
+    if (m.ready) {
+      const waiting = this.pendingReady.get(`${m.node}/${m.ready.instance}`);
+      if (waiting) {
+        this.pendingReady.delete(`${m.node}/${m.ready.instance}`);
+        waiting(m.cmds);
+      }
+      return;
+    }
+    for (const c of m.cmds) session.deliver(c);
   }
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -104,21 +193,67 @@ export class AgentGateway implements AgentRegistry {
         heartbeatTimeoutMs: this.heartbeatTimeoutMs,
         log: this.opts.log,
         register: (info, instance) => this.register(session, info, instance),
-        apply: (nodeId, report) => this.opts.coordinator().handleReport(nodeId, report),
+        apply: (nodeId, report) => this.apply(nodeId, report, session),
         saveWatermark: async (nodeId, seq) => {
-          await this.opts.store.applyChanges({
-            nodes: [{ id: nodeId, set: { reportSeq: seq } }],
-            events: [],
-          });
+          if (this.opts.mode === 'direct') {
+            await this.opts.store.applyChanges({
+              nodes: [{ id: nodeId, set: { reportSeq: seq } }],
+              events: [],
+            });
+          }
         },
-        reconcile: (nodeId, instance, running, deliver) =>
-          this.opts.coordinator().reconcile(nodeId, instance, running).then(deliver),
-        heard: (nodeId) => this.lastHeard.set(nodeId, this.now()),
+        reconcile: (nodeId, instance, running, deliver) => this.reconcile(nodeId, instance, running, deliver),
+        heard: (nodeId) => {
+          this.lastHeard.set(nodeId, this.now());
+          this.heardSinceFlush.add(nodeId);
+        },
         closed: (s) => {
           if (s.nodeId && this.sessions.get(s.nodeId) === s) this.sessions.delete(s.nodeId);
+          if (s.nodeId && s.instance) this.pendingReady.delete(`${s.nodeId}/${s.instance}`);
         },
       });
     });
+  }
+
+  private async apply(nodeId: string, report: AgentReport, session: AgentSession): Promise<void> {
+    if (this.opts.mode === 'direct') {
+      const c = this.opts.coordinator();
+      if (!c) throw new Error('no coordinator');
+      await c.handleReport(nodeId, report);
+      return;
+    }
+    if (report.type === 'log') {
+      const rows = report.lines.map((l) => ({
+        jobId: l.ref.jobId,
+        taskId: l.ref.taskId,
+        attempt: l.ref.attempt,
+        seq: l.seq,
+        ts: l.ts,
+        stream: l.stream,
+        text: l.text,
+      }));
+      await this.opts.store.appendLogs(rows);
+      this.opts.bus.publish({ kind: 'logs', lines: rows });
+      return;
+    }
+    await this.opts.store.enqueueReports([{ nodeId, seq: session.currentSeq, body: report }]);
+  }
+
+  private async reconcile(
+    nodeId: string,
+    instance: string,
+    running: AttemptRef[],
+    deliver: (cmds: AgentCommand[]) => void,
+  ): Promise<void> {
+    if (this.opts.mode === 'direct') {
+      const c = this.opts.coordinator();
+      if (!c) throw new Error('no coordinator');
+      await c.reconcile(nodeId, instance, running).then(deliver);
+      return;
+    }
+    this.pendingReady.set(`${nodeId}/${instance}`, deliver);
+    const request: ReconcileRequest = { type: 'reconcile', instance, running };
+    await this.opts.store.enqueueReports([{ nodeId, seq: null, body: request }]);
   }
 
   private async register(session: AgentSession, info: NodeInfo, instance: string) {
@@ -128,21 +263,33 @@ export class AgentGateway implements AgentRegistry {
     this.lastHeard.set(info.id, this.now());
     this.instances.set(info.id, instance);
     const before = await this.opts.store.getNode(info.id);
-    const state: NodeState = before?.state === 'draining' ? 'draining' : (before?.state ?? 'idle');
-    const { node, event } = await this.opts.store.registerNode(
-      info,
-      LIVE.has(state) ? state : 'down',
-      this.now(),
-    );
+    const state: NodeState = before?.state ?? 'idle';
+    const { node, event } = await this.opts.store.registerNode(info, state, this.now());
     await this.opts.store.applyChanges({ nodes: [{ id: node.id, set: { instance } }], events: [] });
     node.instance = instance;
     this.opts.bus.publish({ kind: 'events', events: [event] });
-    await this.opts.coordinator().nodeConnected(node);
-    return { nodeId: node.id, ackedSeq: node.reportSeq };
+    if (this.opts.mode === 'inbox') {
+      await this.opts.link.notify('node', JSON.stringify({ node: node.id, instance }));
+      await this.opts.link.notify('control', JSON.stringify({ op: 'node', nodeId: node.id }));
+    } else {
+      await this.opts.coordinator()?.nodeConnected(node);
+    }
+    const ackedSeq =
+      this.opts.mode === 'inbox' ? await this.opts.store.nodeReportHigh(node.id) : node.reportSeq;
+    return { nodeId: node.id, ackedSeq };
   }
 
-  /** Nodes silent for longer than the timeout are down (counted from this server's start at least). */
+  /** Heartbeats received here since the last flush, stamped in the store for the lease holder. */
+  private async flushHeard(): Promise<void> {
+    const ids = [...this.heardSinceFlush];
+    this.heardSinceFlush.clear();
+    await this.opts.store.touchNodes(ids, this.now()).catch(() => {});
+  }
+
+  /** On the lease holder: nodes silent longer than the timeout are down. */
   private async check(): Promise<void> {
+    const coordinator = this.opts.coordinator();
+    if (!coordinator) return;
     const now = this.now();
     let nodes: Awaited<ReturnType<Store['listNodes']>>;
     try {
@@ -152,13 +299,12 @@ export class AgentGateway implements AgentRegistry {
     }
     for (const n of nodes) {
       if (!LIVE.has(n.state)) continue;
-      const last = Math.max(this.lastHeard.get(n.id) ?? 0, this.started);
+      const last = Math.max(this.lastHeard.get(n.id) ?? 0, n.lastSeenAt, this.watchingSince);
       const silent = now - last;
       if (silent <= this.heartbeatTimeoutMs) continue;
       this.sessions.get(n.id)?.close('missed heartbeats');
       this.sessions.delete(n.id);
-      await this.opts
-        .coordinator()
+      await coordinator
         .nodeDown(n.id, `no heartbeat for ${Math.round(silent / 1000)}s`)
         .catch((err: unknown) => this.opts.log(`marking node ${n.id} down failed: ${String(err)}`));
     }

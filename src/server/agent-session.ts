@@ -35,6 +35,8 @@ export class AgentSession {
   instance: string | undefined;
   /** True once reconciled: commands are delivered from then on. */
   ready = false;
+  /** The seq of the report being applied now (for hooks that store it). */
+  currentSeq = 0;
   private applied = 0;
   private savedSeq = 0;
   private target = 0;
@@ -122,6 +124,7 @@ export class AgentSession {
     const nodeId = this.nodeId;
     if (!nodeId) return;
     if (seq > this.applied) {
+      this.currentSeq = seq;
       await this.hooks.apply(nodeId, report);
       this.applied = seq;
       this.scheduleSave();

@@ -2,12 +2,13 @@
 import type { Coordinator, Placer } from '../engine/coordinator.js';
 import type { CandidateNode, PlacementResult } from '../plan/scheduler.js';
 import { placeJob } from '../plan/scheduler.js';
-import type { JobRecord, Store } from '../store/store.js';
+import type { JobRecord, NodeRecord, Store } from '../store/store.js';
 
 export class ClusterPlacer implements Placer {
   constructor(
     private readonly store: Store,
-    private readonly isConnected: (nodeId: string) => boolean,
+    /** Whether the node's agent is reachable now (connected here, or heard of lately). */
+    private readonly isLive: (node: NodeRecord) => boolean,
     private readonly coordinator: () => Coordinator,
   ) {}
 
@@ -22,7 +23,7 @@ export class ClusterPlacer implements Placer {
         labels: n.info.labels,
         ip: n.info.addr.ip,
         // A node that is not connected is as good as down for new work.
-        state: this.isConnected(n.id) ? n.state : 'down',
+        state: this.isLive(n) ? n.state : 'down',
         free: { cpus: n.info.capacity.cpus - r.cpus, memoryMb: n.info.capacity.memoryMb - r.memoryMb },
       };
     });

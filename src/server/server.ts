@@ -1,20 +1,26 @@
 /**
- * The composition root of `jobhub server`: store, event bus, agent gateway, coordinator, HTTP API,
- * built from resolved config. `start` resumes the jobs the store has as active; `stop` is graceful
- * (stop listening, end agent sessions, let the coordinator finish its turn, close the store) and
- * idempotent. Jobs and tasks keep running on the agents across a server restart.
+ * The composition root of `jobhub server`: store, event bus, cluster link, agent gateway, the
+ * replica (lease, coordinator), HTTP API, built from resolved config. On SQLite it is the only
+ * server and holds the lease at once; on PostgreSQL any number of replicas share the database and
+ * one at a time schedules. `stop` is graceful (stop listening, end agent sessions, let the
+ * coordinator finish its turn, close the store) and idempotent. Tasks keep running on the agents
+ * across a server restart.
  */
 import path from 'node:path';
 import type { ServerConfig } from '../app/server-config.js';
 import { Coordinator } from '../engine/coordinator.js';
 import { EventBus } from '../engine/event-bus.js';
+import { PostgresStore } from '../store/postgres/index.js';
 import { SqliteStore } from '../store/sqlite/index.js';
 import type { Store } from '../store/store.js';
 import { AgentGateway } from './agent-gateway.js';
+import { type ClusterLink, LocalLink, PgLink } from './cluster-link.js';
 import { ClusterPlacer } from './cluster-placer.js';
 import type { ApiContext } from './context.js';
+import { ControlPlane } from './control-plane.js';
 import { buildHttpApp } from './http-app.js';
 import { Metrics } from './metrics.js';
+import { Replica } from './replica.js';
 import { bootstrapTokens, StoreAuthenticator } from './tokens.js';
 
 export interface RunningServer {
@@ -22,7 +28,7 @@ export interface RunningServer {
   url: string;
   port: number;
   store: Store;
-  coordinator: Coordinator;
+  replica: Replica;
   gateway: AgentGateway;
   /** Tokens made at this start (first start): shown once. */
   createdTokens: { admin?: string; agent?: string };
@@ -30,8 +36,16 @@ export interface RunningServer {
 }
 
 export async function startServer(config: ServerConfig, log: (line: string) => void): Promise<RunningServer> {
-  const store = SqliteStore.open(path.join(config.dataDir, 'jobhub.db'));
+  const pgStore = config.database
+    ? PostgresStore.open(config.database, config.databaseSchema ? { schema: config.databaseSchema } : {})
+    : undefined;
+  const store: Store = pgStore ?? SqliteStore.open(path.join(config.dataDir, 'jobhub.db'));
   await store.migrate();
+  const link: ClusterLink =
+    pgStore && config.database
+      ? new PgLink(config.database, config.databaseSchema ?? 'public', log)
+      : new LocalLink();
+  const mode = pgStore ? 'inbox' : 'direct';
   const bus = new EventBus();
   const metrics = new Metrics();
   const auth = new StoreAuthenticator(store);
@@ -40,39 +54,47 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
   if (config.agentToken) given.agent = config.agentToken;
   const { created } = await bootstrapTokens(store, given, Date.now());
 
-  let coordinator: Coordinator | undefined;
-  const getCoordinator = (): Coordinator => {
-    if (!coordinator) throw new Error('coordinator not built yet');
-    return coordinator;
-  };
+  let replica: Replica | undefined;
+  const leader = () => replica?.leader();
   const gateway = new AgentGateway({
     store,
     bus,
-    coordinator: getCoordinator,
+    link,
+    mode,
+    coordinator: leader,
     auth,
     heartbeatMs: config.heartbeatMs,
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
     log,
   });
-  coordinator = new Coordinator({
-    store,
-    bus,
-    placer: new ClusterPlacer(store, (id) => gateway.isConnected(id), getCoordinator),
-    agents: gateway,
-    stopGraceMs: config.stopGraceMs,
-    onDispatch: (_node, waitedMs) => {
-      metrics.tasksStarted.inc();
-      metrics.dispatchLatency.observe(waitedMs / 1000);
-    },
-    onError: (err) =>
-      log(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),
-  });
-  const c = coordinator;
+  const control = new ControlPlane({ store, link, leader, now: Date.now });
+  const makeCoordinator = (): Coordinator => {
+    const c: Coordinator = new Coordinator({
+      store,
+      bus,
+      placer: new ClusterPlacer(
+        store,
+        (n) => gateway.isLive(n),
+        () => c,
+      ),
+      agents: gateway,
+      stopGraceMs: config.stopGraceMs,
+      onDispatch: (_node, waitedMs) => {
+        metrics.tasksStarted.inc();
+        metrics.dispatchLatency.observe(waitedMs / 1000);
+      },
+      onError: (err) =>
+        log(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),
+    });
+    return c;
+  };
+  replica = new Replica({ store, bus, link, gateway, control: () => control, mode, makeCoordinator, log });
+  const r = replica;
   let ready = false;
   const ctx: ApiContext = {
     store,
     bus,
-    coordinator: c,
+    coordinator: control,
     auth,
     metrics,
     connectedNodes: () => gateway.connectedNodes(),
@@ -84,8 +106,7 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const resumed = await c.resume();
-  if (resumed.length > 0) log(`resumed ${resumed.length} active job(s): ${resumed.join(', ')}`);
+  await r.start();
   ready = true;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
 
@@ -94,7 +115,7 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
     url: `http://${host}:${port}`,
     port,
     store,
-    coordinator: c,
+    replica: r,
     gateway,
     createdTokens: created,
     stop() {
@@ -102,7 +123,8 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
         ready = false;
         gateway.close();
         await app.close();
-        await c.close();
+        await r.stop();
+        await link.close();
         await store.close();
       })();
       return stopping;

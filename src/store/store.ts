@@ -298,6 +298,8 @@ export interface Store {
   applyChanges(changes: ChangeSet): Promise<EventRecord[]>;
 
   listEvents(query: EventQuery): Promise<EventRecord[]>;
+  /** The seq of the newest event (0 when there is none). */
+  lastEventSeq(): Promise<number>;
 
   /** Appends log lines; a line already stored (same job, task, attempt, seq) is ignored. */
   appendLogs(lines: NewLogLine[]): Promise<void>;

@@ -63,13 +63,21 @@ export interface ServerProc extends Proc {
 }
 
 export async function startServer(
-  opts: { dataDir?: string; port?: number; args?: string[] } = {},
+  opts: { dataDir?: string; port?: number; args?: string[]; env?: Record<string, string> } = {},
 ): Promise<ServerProc> {
   const dataDir = opts.dataDir ?? tempDir('jobhub-server-');
   const child = spawn(
     process.execPath,
     [BIN, 'server', '--port', String(opts.port ?? 0), '--data', dataDir, ...(opts.args ?? [])],
-    { env: { ...process.env, JOBHUB_ADMIN_TOKEN: ADMIN, JOBHUB_AGENT_TOKEN: AGENT, NO_COLOR: '1' } },
+    {
+      env: {
+        ...process.env,
+        JOBHUB_ADMIN_TOKEN: ADMIN,
+        JOBHUB_AGENT_TOKEN: AGENT,
+        NO_COLOR: '1',
+        ...opts.env,
+      },
+    },
   );
   const p = watch(child);
   const m = await p.waitFor(/listening on [^:]+:(\d+)/);

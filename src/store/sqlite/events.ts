@@ -29,6 +29,10 @@ export class EventStatements {
     return eventFromRow({ ...row, seq: Number(res.lastInsertRowid) });
   }
 
+  lastSeq(): number {
+    return this.st.get<[], { seq: number | null }>('SELECT MAX(seq) AS seq FROM events').get()?.seq ?? 0;
+  }
+
   insertAll(events: readonly NewEvent[]): EventRecord[] {
     return events.map((e) => this.insert(e));
   }

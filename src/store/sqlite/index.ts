@@ -133,6 +133,10 @@ export class SqliteStore implements Store {
     return this.read(() => this.events.list(query));
   }
 
+  async lastEventSeq(): Promise<number> {
+    return this.read(() => this.events.lastSeq());
+  }
+
   async appendLogs(lines: NewLogLine[]): Promise<void> {
     if (lines.length === 0) return;
     this.write(() => this.logs.append(lines));

@@ -1,0 +1,200 @@
+/**
+ * One server's part in a cluster of replicas: it competes for the scheduling lease; while it holds
+ * it, it runs the coordinator (resumed from the store), the node watchdog and, with replicas, the
+ * inbox of agent reports and the requests of other replicas. It loses the lease when its lease
+ * connection fails, and stops its coordinator at once. Every replica relays the store's change
+ * notifications to its own event bus, so its API streams see what any replica wrote.
+ */
+import type { AgentCommand, AgentReport } from '../agent/protocol.js';
+import type { Coordinator } from '../engine/coordinator.js';
+import type { EventBus } from '../engine/event-bus.js';
+import type { Store } from '../store/store.js';
+import type { AgentGateway, ReconcileRequest } from './agent-gateway.js';
+import type { ClusterLink, PgLink } from './cluster-link.js';
+import type { ControlOp, ControlPlane } from './control-plane.js';
+
+export interface ReplicaOptions {
+  store: Store;
+  bus: EventBus;
+  link: ClusterLink;
+  gateway: AgentGateway;
+  control: () => ControlPlane;
+  mode: 'direct' | 'inbox';
+  makeCoordinator: () => Coordinator;
+  log: (line: string) => void;
+  /** How often a replica without the lease tries for it, and the holder checks it. Default 1s. */
+  leaseCheckMs?: number;
+}
+
+export class Replica {
+  private coordinator: Coordinator | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private busy = false;
+  private draining = false;
+  private lastSeq = 0;
+  private stopped = false;
+
+  constructor(private readonly opts: ReplicaOptions) {}
+
+  leader(): Coordinator | undefined {
+    return this.coordinator;
+  }
+
+  async start(): Promise<void> {
+    await this.opts.link.listen('control', (payload) => {
+      const c = this.coordinator;
+      if (c)
+        void this.opts
+          .control()
+          .handle(JSON.parse(payload) as ControlOp, c)
+          .catch((e: unknown) => this.opts.log(String(e)));
+    });
+    if (this.opts.mode === 'inbox') await this.relayStoreNotifications();
+    await this.tick();
+    this.timers.push(setInterval(() => void this.tick(), this.opts.leaseCheckMs ?? 1000));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await this.stepDown('server stopping');
+    await this.opts.link.releaseLease();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.busy || this.stopped) return;
+    this.busy = true;
+    try {
+      if (this.coordinator) {
+        if (!(await this.opts.link.holdsLease())) await this.stepDown('lost the scheduling lease');
+        else if (this.opts.mode === 'inbox') await this.sweep();
+      } else if (await this.opts.link.tryLease()) {
+        await this.become();
+      }
+    } catch (err) {
+      this.opts.log(`lease: ${String(err)}`);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async become(): Promise<void> {
+    const c = this.opts.makeCoordinator();
+    this.coordinator = c;
+    this.opts.gateway.startWatching();
+    const resumed = await c.resume();
+    // Nodes whose agent came back while no replica was scheduling: live again.
+    for (const n of await this.opts.store.listNodes()) {
+      if (n.state === 'down' && Date.now() - n.lastSeenAt < this.opts.gateway.heartbeatTimeoutMs)
+        await c.nodeConnected(n);
+    }
+    if (this.opts.mode === 'inbox') {
+      this.opts.log(`holding the scheduling lease; resumed ${resumed.length} active job(s)`);
+      this.timers.push(setInterval(() => void this.drainInbox(), 250));
+      await this.drainInbox();
+    } else if (resumed.length > 0) {
+      this.opts.log(`resumed ${resumed.length} active job(s): ${resumed.join(', ')}`);
+    }
+  }
+
+  private async stepDown(why: string): Promise<void> {
+    const c = this.coordinator;
+    if (!c) return;
+    this.coordinator = undefined;
+    this.opts.log(`no longer scheduling: ${why}`);
+    await c.close();
+  }
+
+  /** Jobs another replica created whose notice got lost: taken up here. */
+  private async sweep(): Promise<void> {
+    const c = this.coordinator;
+    if (!c) return;
+    const mine = new Set(c.activeJobIds());
+    for (const id of await this.opts.store.listActiveJobIds()) if (!mine.has(id)) await c.adopt(id);
+  }
+
+  /** Applies the inbox in order: agent reports, and reconciliations of reconnected agents. */
+  private async drainInbox(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      for (;;) {
+        const c = this.coordinator;
+        if (!c) return;
+        const items = await this.opts.store.takeReports(0, 500);
+        if (items.length === 0) return;
+        const marks = new Map<string, number>();
+        for (const item of items) {
+          const body = item.body as AgentReport | ReconcileRequest;
+          if (body.type === 'reconcile') {
+            const cmds: AgentCommand[] = await c.reconcile(item.nodeId, body.instance, body.running);
+            this.opts.gateway.deliverReconciled(item.nodeId, body.instance, cmds);
+          } else {
+            await c.handleReport(item.nodeId, body);
+          }
+          if (item.seq !== null) marks.set(item.nodeId, Math.max(marks.get(item.nodeId) ?? 0, item.seq));
+        }
+        await this.opts.store.finishReports(
+          items.map((i) => i.id),
+          [...marks].map(([nodeId, seq]) => ({ nodeId, seq })),
+        );
+      }
+    } catch (err) {
+      this.opts.log(`inbox: ${String(err)}`);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** What any replica commits reaches this replica's event bus (API streams wake on it). */
+  private async relayStoreNotifications(): Promise<void> {
+    const link = this.opts.link as PgLink;
+    this.lastSeq = await this.opts.store.lastEventSeq();
+    let reading = false;
+    let again = false;
+    const readEvents = async () => {
+      if (reading) {
+        again = true;
+        return;
+      }
+      reading = true;
+      try {
+        do {
+          again = false;
+          for (;;) {
+            const events = await this.opts.store.listEvents({ afterSeq: this.lastSeq, limit: 1000 });
+            if (events.length === 0) break;
+            this.lastSeq = events[events.length - 1]?.seq ?? this.lastSeq;
+            this.opts.bus.publish({ kind: 'events', events });
+          }
+        } while (again);
+      } finally {
+        reading = false;
+      }
+    };
+    await link.listenRaw('jobhub_events', () => void readEvents().catch(() => {}));
+    await link.listenRaw('jobhub_inbox', () => void this.drainInbox());
+    await link.listenRaw('jobhub_logs', (payload) => {
+      // A wake-up for log streams: they read the lines from the store themselves.
+      try {
+        const m = JSON.parse(payload) as { jobId: number; taskIds: number[] };
+        const ts = Date.now();
+        this.opts.bus.publish({
+          kind: 'logs',
+          lines: m.taskIds.map((taskId) => ({
+            jobId: m.jobId,
+            taskId,
+            attempt: 0,
+            seq: 0,
+            ts,
+            stream: 'system',
+            text: '',
+          })),
+        });
+      } catch {
+        // not ours
+      }
+    });
+  }
+}

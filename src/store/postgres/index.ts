@@ -1,0 +1,198 @@
+/**
+ * The PostgreSQL backend of the store, for server replicas sharing one database. Each write method is
+ * one transaction (BEGIN … COMMIT, ROLLBACK on error) on one pooled connection; reads are single
+ * statements. Writes that append events, logs or inbox items notify `jobhub_events`, `jobhub_logs` or
+ * `jobhub_inbox` in the same transaction (delivered at COMMIT) for the other replicas to LISTEN to.
+ *
+ * `schema` puts every table in that schema (created by `migrate()` when missing): each connection's
+ * search_path is that schema alone. Call `migrate()` once after `open()`, before any other method.
+ */
+import type pg from 'pg';
+import type { JobStatus, Millis, NodeInfo, NodeState } from '../../core/types.js';
+import type {
+  ChangeSet,
+  EventQuery,
+  EventRecord,
+  InboxItem,
+  JobDetail,
+  JobQuery,
+  JobRecord,
+  LogQuery,
+  NewJob,
+  NewLogLine,
+  NewToken,
+  NodeRecord,
+  Store,
+  StoredLogLine,
+  TokenRecord,
+} from '../store.js';
+import { ChangeStatements } from './changes.js';
+import { openPool, quoteSchema, transaction } from './connection.js';
+import { EventStatements } from './events.js';
+import { InboxStatements } from './inbox.js';
+import { JobStatements } from './jobs.js';
+import { LogStatements } from './logs.js';
+import { type AppliedMigration, appliedMigrations, runMigrations } from './migrations.js';
+import { NodeStatements } from './nodes.js';
+import { TokenStatements } from './tokens.js';
+
+export interface PostgresStoreOptions {
+  /** The schema of jobhub's tables (default: the server's search_path, normally `public`). */
+  schema?: string;
+  /** Connections in the pool (default 10). */
+  poolSize?: number;
+}
+
+export class PostgresStore implements Store {
+  /** The connection pool (the composition root also uses it, e.g. for LISTEN and the lease). */
+  readonly pool: pg.Pool;
+  /** The schema given at open, if any. */
+  readonly schema: string | undefined;
+  private readonly jobs = new JobStatements();
+  private readonly events = new EventStatements();
+  private readonly changes = new ChangeStatements(this.events);
+  private readonly logs = new LogStatements();
+  private readonly nodes = new NodeStatements();
+  private readonly tokens = new TokenStatements();
+  private readonly inbox = new InboxStatements();
+  private closing: Promise<void> | undefined;
+
+  private constructor(pool: pg.Pool, schema: string | undefined) {
+    this.pool = pool;
+    this.schema = schema;
+  }
+
+  /** A store on `url` (`postgres://user@host:5432/db`); connects lazily, on the first call. */
+  static open(url: string, opts: PostgresStoreOptions = {}): PostgresStore {
+    if (opts.schema !== undefined) quoteSchema(opts.schema); // a bad name fails here, not at connect
+    return new PostgresStore(openPool(url, { schema: opts.schema, poolSize: opts.poolSize }), opts.schema);
+  }
+
+  private write<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return transaction(this.pool, fn);
+  }
+
+  async migrate(): Promise<void> {
+    await runMigrations(this.pool, { schema: this.schema });
+  }
+
+  /** The recorded schema migrations, oldest first. */
+  async migrations(): Promise<AppliedMigration[]> {
+    return appliedMigrations(this.pool);
+  }
+
+  /** Ends the pool (waiting for checked-out connections to come back). Idempotent. */
+  async close(): Promise<void> {
+    this.closing ??= this.pool.end();
+    await this.closing;
+  }
+
+  async createJob(input: NewJob): Promise<JobDetail> {
+    return this.write(async (c) => {
+      const id = await this.jobs.insert(c, input);
+      await this.events.append(c, [
+        { type: 'job.submitted', ts: input.createdAt, jobId: id, data: { name: input.name } },
+      ]);
+      const detail = await this.jobs.detail(c, id);
+      if (detail === undefined) throw new Error(`job ${id} vanished after its insert`);
+      return detail;
+    });
+  }
+
+  async getJob(id: number): Promise<JobRecord | undefined> {
+    return this.jobs.get(this.pool, id);
+  }
+
+  async getJobDetail(id: number): Promise<JobDetail | undefined> {
+    return this.jobs.detail(this.pool, id);
+  }
+
+  async listJobs(query?: JobQuery): Promise<JobRecord[]> {
+    return this.jobs.list(this.pool, query);
+  }
+
+  async countJobsByStatus(): Promise<Record<JobStatus, number>> {
+    return this.jobs.countByStatus(this.pool);
+  }
+
+  async listActiveJobIds(): Promise<number[]> {
+    return this.jobs.activeIds(this.pool);
+  }
+
+  async applyChanges(changes: ChangeSet): Promise<EventRecord[]> {
+    return this.write((c) => this.changes.apply(c, changes));
+  }
+
+  async listEvents(query: EventQuery): Promise<EventRecord[]> {
+    return this.events.list(this.pool, query);
+  }
+
+  async lastEventSeq(): Promise<number> {
+    return this.events.lastSeq(this.pool);
+  }
+
+  async appendLogs(lines: NewLogLine[]): Promise<void> {
+    if (lines.length === 0) return;
+    await this.write((c) => this.logs.append(c, lines));
+  }
+
+  async readLogs(query: LogQuery): Promise<StoredLogLine[]> {
+    return this.logs.read(this.pool, query);
+  }
+
+  async registerNode(
+    info: NodeInfo,
+    state: NodeState,
+    now: Millis,
+  ): Promise<{ node: NodeRecord; event: EventRecord }> {
+    return this.write(async (c) => {
+      const node = await this.nodes.upsert(c, info, state, now);
+      const [event] = await this.events.append(c, [
+        { type: 'node.registered', ts: now, nodeId: info.id, data: { info } },
+      ]);
+      if (event === undefined) throw new Error('node.registered event not appended');
+      return { node, event };
+    });
+  }
+
+  async getNode(id: string): Promise<NodeRecord | undefined> {
+    return this.nodes.get(this.pool, id);
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    return this.nodes.list(this.pool);
+  }
+
+  async touchNodes(ids: string[], now: Millis): Promise<void> {
+    if (ids.length > 0) await this.write((c) => this.inbox.touch(c, ids, now));
+  }
+
+  async enqueueReports(items: Array<Omit<InboxItem, 'id'>>): Promise<void> {
+    if (items.length > 0) await this.write((c) => this.inbox.enqueue(c, items, Date.now()));
+  }
+
+  async takeReports(afterId: number, limit: number): Promise<InboxItem[]> {
+    return this.inbox.take(this.pool, afterId, limit);
+  }
+
+  async finishReports(ids: number[], watermarks: Array<{ nodeId: string; seq: number }>): Promise<void> {
+    if (ids.length === 0 && watermarks.length === 0) return;
+    await this.write((c) => this.inbox.finish(c, ids, watermarks));
+  }
+
+  async nodeReportHigh(nodeId: string): Promise<number> {
+    return this.inbox.high(this.pool, nodeId);
+  }
+
+  async createToken(token: NewToken): Promise<TokenRecord> {
+    return this.write((c) => this.tokens.insert(c, token));
+  }
+
+  async findToken(hash: string): Promise<TokenRecord | undefined> {
+    return this.tokens.byHash(this.pool, hash);
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    return this.tokens.list(this.pool);
+  }
+}
