@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -5,8 +6,10 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { api, eventually, type Proc, type ServerProc, startAgent, startServer } from '../helpers/cluster.js';
+import { tempDir } from '../helpers/embedded.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
+const BIN = path.join(ROOT, 'bin/jobhub.js');
 const PG = process.env.JOBHUB_TEST_PG_URL;
 if (!PG) console.warn('PostgreSQL replica tests skipped: set JOBHUB_TEST_PG_URL=postgres://... to run them');
 
@@ -184,5 +187,39 @@ describe.skipIf(!PG)('server replicas on one PostgreSQL', () => {
     await c2.connect();
     await c2.query(`DROP SCHEMA IF EXISTS ${s2} CASCADE`);
     await c2.end();
+  });
+
+  it("jobhub store copy moves a laptop's history into PostgreSQL, where a server serves it", async () => {
+    const dir = tempDir('jobhub-copy-');
+    const s3 = `${schema}_c`;
+    const run = spawnSync(
+      process.execPath,
+      [BIN, 'run', path.join(ROOT, 'examples/hello.yaml'), '--data', dir],
+      { encoding: 'utf8' },
+    );
+    expect(run.status).toBe(0);
+    const target = `${PG}${PG?.includes('?') ? '&' : '?'}schema=${s3}`;
+    const copy = spawnSync(process.execPath, [BIN, 'store', 'copy', '--from', dir, '--to', target], {
+      encoding: 'utf8',
+    });
+    expect(copy.status, copy.stderr).toBe(0);
+    expect(copy.stdout).toMatch(/jobs\s+1/);
+    const again = spawnSync(process.execPath, [BIN, 'store', 'copy', '--from', dir, '--to', target], {
+      encoding: 'utf8',
+    });
+    expect(again.status).toBe(2); // the target is not empty any more
+    const server = await replica(s3);
+    const jobs = await api<{ results: Array<{ name: string; status: string }> }>(
+      server.url,
+      'GET',
+      '/api/v1/jobs',
+    );
+    expect(jobs.results.map((j) => [j.name, j.status])).toEqual([['hello', 'succeeded']]);
+    const logs = await api<{ lines: Array<{ text: string }> }>(server.url, 'GET', '/api/v1/jobs/1/logs');
+    expect(logs.lines.length).toBeGreaterThan(0);
+    const c = new pg.Client({ connectionString: PG });
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS ${s3} CASCADE`);
+    await c.end();
   });
 });
