@@ -308,9 +308,15 @@ export class Attempt {
   }
 }
 
+/** Directories made already: a busy node starts many tasks in the same job directory. */
+const madeDirs = new Set<string>();
+
 async function makeDir(dir: string): Promise<void> {
+  if (madeDirs.has(dir)) return;
   try {
     await mkdir(dir, { recursive: true });
+    if (madeDirs.size > 10_000) madeDirs.clear();
+    madeDirs.add(dir);
   } catch (err) {
     const code = errorCode(err);
     throw new Error(`cannot create working directory "${dir}": ${code ?? errorText(err)}`);

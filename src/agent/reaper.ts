@@ -16,13 +16,20 @@ const TAG_ENTRY = `${TASK_TAG_VAR}=`;
  * zombies (empty environ) and this process itself are skipped. Returns [] where /proc does not exist.
  */
 export function findTaggedPids(prefix: string): number[] {
+  return scanTags()
+    .filter(([, tag]) => tag.startsWith(prefix))
+    .map(([pid]) => pid);
+}
+
+/** Every live process's tag, from one pass over /proc. */
+function scanTags(): Array<[pid: number, tag: string]> {
   let entries: string[];
   try {
     entries = readdirSync('/proc');
   } catch {
     return [];
   }
-  const pids: number[] = [];
+  const out: Array<[number, string]> = [];
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
@@ -31,17 +38,45 @@ export function findTaggedPids(prefix: string): number[] {
     try {
       environ = readFileSync(`/proc/${entry}/environ`, 'latin1');
     } catch {
-      continue; // gone meanwhile, or not ours to read
+      continue;
     }
-    for (const item of environ.split('\0')) {
-      if (item.startsWith(TAG_ENTRY)) {
-        if (item.slice(TAG_ENTRY.length).startsWith(prefix)) pids.push(pid);
-        break;
-      }
+    const at = environ.indexOf(TAG_ENTRY);
+    if (at < 0 || (at > 0 && environ[at - 1] !== '\0')) continue;
+    const end = environ.indexOf('\0', at);
+    out.push([pid, environ.slice(at + TAG_ENTRY.length, end < 0 ? undefined : end)]);
+  }
+  return out;
+}
+
+/**
+ * Requests for tagged pids that arrive within a few milliseconds share one pass over /proc: when
+ * many jobs end at once (a busy agent), each does not pay for its own scan.
+ */
+class BatchedScanner {
+  private pending: Array<{ prefix: string; resolve: (pids: number[]) => void }> = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly windowMs: number) {}
+
+  find(prefix: string): Promise<number[]> {
+    return new Promise((resolve) => {
+      this.pending.push({ prefix, resolve });
+      this.timer ??= setTimeout(() => this.flush(), this.windowMs);
+    });
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    const batch = this.pending;
+    this.pending = [];
+    const tags = scanTags();
+    for (const { prefix, resolve } of batch) {
+      resolve(tags.filter(([, tag]) => tag.startsWith(prefix)).map(([pid]) => pid));
     }
   }
-  return pids;
 }
+
+const scanner = new BatchedScanner(10);
 
 export interface ReapOptions {
   /** How often to look whether the signalled processes are gone. Default 50 ms. */
@@ -71,7 +106,7 @@ export async function reapTagged(
   opts: ReapOptions = {},
 ): Promise<ReapResult> {
   const pollMs = opts.pollMs ?? 50;
-  const first = findTaggedPids(prefix);
+  const first = await scanner.find(prefix);
   if (first.length === 0) return { found: 0, killed: 0 };
   for (const pid of first) signal(pid, 'SIGTERM');
   let left = await waitGone(prefix, graceMs, pollMs);

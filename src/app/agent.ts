@@ -31,6 +31,8 @@ export interface AgentConfig {
   name?: string;
   /** Default `local`. */
   provider: string;
+  /** How many tasks run here at once; more wait on the server. Default 0: no limit. */
+  concurrency: number;
   /** Time between SIGTERM and SIGKILL when the agent stops its tasks. Default 10s. */
   stopGraceMs: number;
   /** A CA certificate (PEM file) to trust for https servers. */
@@ -82,7 +84,11 @@ export function startAgent(config: AgentConfig, log: (line: string) => void): Ru
     role: config.role,
     labels: config.labels,
     provider: config.provider,
-    capacity: { cpus: os.cpus().length, memoryMb: Math.round(os.totalmem() / 1024 / 1024) },
+    capacity: {
+      cpus: os.cpus().length,
+      memoryMb: Math.round(os.totalmem() / 1024 / 1024),
+      slots: config.concurrency,
+    },
   });
   connection = new AgentConnection({
     servers: config.servers,

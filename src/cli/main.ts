@@ -2,29 +2,11 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import type { ServerFlags } from '../app/server-config.js';
-import { exitCodeOf, JobhubError, SpecInvalidError } from '../core/errors.js';
-import {
-  drainCommand,
-  nodesCommand,
-  retryCommand,
-  type SubmitOptions,
-  stopCommand,
-  submitCommand,
-} from './commands/control.js';
-import {
-  eventsCommand,
-  type JobsOptions,
-  jobsCommand,
-  type LogsOptions,
-  logsCommand,
-  showCommand,
-} from './commands/inspect.js';
-import { runCommand } from './commands/run.js';
-import { type AgentFlags, agentCommand, serverCommand } from './commands/server.js';
-import { planCommand, schemaCommand, validateCommand } from './commands/spec-tools.js';
-import { storeCopyCommand } from './commands/store.js';
+import { exitCodeOf, formatProblem, JobhubError, SpecInvalidError } from '../core/errors.js';
+import type { AgentFlags } from './commands/agent.js';
+import type { SubmitOptions } from './commands/control.js';
+import type { JobsOptions, LogsOptions } from './commands/inspect.js';
 import { type CliIO, println, processIO } from './io.js';
-import { describeSpecErrors } from './spec-file.js';
 
 const version = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -63,8 +45,8 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
       '\nExit codes: 0 succeeded, 1 failed, 2 invalid spec or usage, 130 stopped by Ctrl-C.\nCtrl-C stops the job cleanly; a second Ctrl-C kills its tasks at once.',
     )
     .action(
-      act((file: string, opts: { data?: string; json?: boolean; stopGrace?: string }) =>
-        runCommand(file, opts, io),
+      act(async (file: string, opts: { data?: string; json?: boolean; stopGrace?: string }) =>
+        (await import('./commands/run.js')).runCommand(file, opts, io),
       ),
     );
 
@@ -73,12 +55,16 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
     .description('check a job spec; prints every problem with its line:column (exit 2 when invalid)')
     .argument('<file>', 'job spec, YAML or JSON (- for stdin)')
     .option('--json', 'print the normalized spec as JSON')
-    .action(act((file: string, opts: { json?: boolean }) => validateCommand(file, opts, io)));
+    .action(
+      act(async (file: string, opts: { json?: boolean }) =>
+        (await import('./commands/spec-tools.js')).validateCommand(file, opts, io),
+      ),
+    );
 
   program
     .command('schema')
     .description("print the job spec's JSON Schema (for editors)")
-    .action(act(() => schemaCommand(io)));
+    .action(act(async () => (await import('./commands/spec-tools.js')).schemaCommand(io)));
 
   program
     .command('plan')
@@ -86,7 +72,11 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
     .argument('<file>', 'job spec')
     .option('--nodes <file>', 'plan against these nodes (YAML list of {name, role, ip, labels, capacity})')
     .option('--json', 'print the plan as JSON')
-    .action(act((file: string, opts: { nodes?: string; json?: boolean }) => planCommand(file, opts, io)));
+    .action(
+      act(async (file: string, opts: { nodes?: string; json?: boolean }) =>
+        (await import('./commands/spec-tools.js')).planCommand(file, opts, io),
+      ),
+    );
 
   const remote = (c: Command) =>
     c
@@ -111,7 +101,7 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
       .option('--limit <n>', 'at most n jobs (default 100)')
       .option('--start <n>', 'start at the n-th job (1-based, default 1)')
       .option('--json', 'print JSON'),
-  ).action(act((opts: JobsOptions) => jobsCommand(opts, io)));
+  ).action(act(async (opts: JobsOptions) => (await import('./commands/inspect.js')).jobsCommand(opts, io)));
 
   remote(
     program
@@ -120,7 +110,11 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
       .argument('<job>', 'job id')
       .addOption(dataOption())
       .option('--json', 'print JSON (job, stages, tasks)'),
-  ).action(act((id: string, opts: { data?: string; json?: boolean }) => showCommand(id, opts, io)));
+  ).action(
+    act(async (id: string, opts: { data?: string; json?: boolean }) =>
+      (await import('./commands/inspect.js')).showCommand(id, opts, io),
+    ),
+  );
 
   remote(
     program
@@ -131,7 +125,11 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
       .option('--task <task>', 'only this task: stage/node/task, stage/task, a task name, or its id')
       .option('-t, --timestamps', 'prefix each line with its time')
       .option('-f, --follow', 'keep printing new lines until the job ends'),
-  ).action(act((id: string, opts: LogsOptions) => logsCommand(id, opts, io)));
+  ).action(
+    act(async (id: string, opts: LogsOptions) =>
+      (await import('./commands/inspect.js')).logsCommand(id, opts, io),
+    ),
+  );
 
   remote(
     program
@@ -142,8 +140,8 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
       .option('-f, --follow', 'keep printing new events (until the job ends)')
       .option('--json', 'one JSON object per event'),
   ).action(
-    act((id: string | undefined, opts: { data?: string; json?: boolean; follow?: boolean }) =>
-      eventsCommand(id, opts, io),
+    act(async (id: string | undefined, opts: { data?: string; json?: boolean; follow?: boolean }) =>
+      (await import('./commands/inspect.js')).eventsCommand(id, opts, io),
     ),
   );
 
@@ -154,7 +152,11 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
       .argument('<file>', 'job spec, YAML or JSON (- for stdin)')
       .option('--wait', 'follow the job until it ends; exit 0 when it succeeded, 1 otherwise')
       .option('--json', 'print JSON'),
-  ).action(act((file: string, opts: SubmitOptions) => submitCommand(file, opts, io)));
+  ).action(
+    act(async (file: string, opts: SubmitOptions) =>
+      (await import('./commands/control.js')).submitCommand(file, opts, io),
+    ),
+  );
 
   remote(
     program
@@ -165,7 +167,9 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
       .option('--force', 'kill its tasks at once')
       .option('--json', 'print JSON'),
   ).action(
-    act((id: string, opts: { data?: string; force?: boolean; json?: boolean }) => stopCommand(id, opts, io)),
+    act(async (id: string, opts: { data?: string; force?: boolean; json?: boolean }) =>
+      (await import('./commands/control.js')).stopCommand(id, opts, io),
+    ),
   );
 
   remote(
@@ -174,7 +178,11 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
       .description("submit a job's spec again, as a new job linked to it")
       .argument('<job>', 'job id')
       .option('--json', 'print JSON'),
-  ).action(act((id: string, opts: { json?: boolean }) => retryCommand(id, opts, io)));
+  ).action(
+    act(async (id: string, opts: { json?: boolean }) =>
+      (await import('./commands/control.js')).retryCommand(id, opts, io),
+    ),
+  );
 
   remote(
     program
@@ -182,7 +190,11 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
       .description('list nodes: state, role, address, labels, capacity')
       .addOption(dataOption())
       .option('--json', 'print JSON'),
-  ).action(act((opts: { data?: string; json?: boolean }) => nodesCommand(opts, io)));
+  ).action(
+    act(async (opts: { data?: string; json?: boolean }) =>
+      (await import('./commands/control.js')).nodesCommand(opts, io),
+    ),
+  );
 
   remote(
     program
@@ -191,7 +203,11 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
       .argument('<node>', 'node id')
       .option('--undo', 'end the draining')
       .option('--json', 'print JSON'),
-  ).action(act((id: string, opts: { undo?: boolean; json?: boolean }) => drainCommand(id, opts, io)));
+  ).action(
+    act(async (id: string, opts: { undo?: boolean; json?: boolean }) =>
+      (await import('./commands/control.js')).drainCommand(id, opts, io),
+    ),
+  );
 
   program
     .command('store')
@@ -200,7 +216,11 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
     .description('copy a SQLite store (jobs, events, logs, nodes, tokens) into an empty PostgreSQL database')
     .requiredOption('--from <dir>', 'the data folder of the SQLite store (e.g. ./.jobhub-server)')
     .requiredOption('--to <url>', 'postgres://... URL of the target (?schema=name to choose a schema)')
-    .action(act((opts: { from: string; to: string }) => storeCopyCommand(opts, io)));
+    .action(
+      act(async (opts: { from: string; to: string }) =>
+        (await import('./commands/store.js')).storeCopyCommand(opts, io),
+      ),
+    );
 
   program
     .command('server')
@@ -228,7 +248,7 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
       'after',
       '\nTokens: on first start an admin and an agent token are made and printed once, unless\nJOBHUB_ADMIN_TOKEN and JOBHUB_AGENT_TOKEN give them.',
     )
-    .action(act((opts: ServerFlags) => serverCommand(opts, io)));
+    .action(act(async (opts: ServerFlags) => (await import('./commands/server.js')).serverCommand(opts, io)));
 
   program
     .command('agent')
@@ -246,7 +266,8 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
       'seconds between SIGTERM and SIGKILL when tasks are stopped (default 10)',
     )
     .option('--ca-file <pem>', 'a CA certificate to trust for an https server')
-    .action(act((opts: AgentFlags) => agentCommand(opts, io)));
+    .option('--concurrency <n>', 'tasks run here at once; more wait on the server (default 0: no limit)')
+    .action(act(async (opts: AgentFlags) => (await import('./commands/agent.js')).agentCommand(opts, io)));
 
   return program;
 }
@@ -271,7 +292,9 @@ function reportError(err: unknown, io: CliIO): number {
     return err.exitCode === 0 ? 0 : 2;
   }
   if (err instanceof SpecInvalidError) {
-    for (const line of describeSpecErrors(err, err.source ?? 'spec')) println(io.stderr, line);
+    const file = err.source ?? 'spec';
+    for (const p of err.problems) println(io.stderr, formatProblem(p, file));
+    println(io.stderr, `${err.problems.length} problem${err.problems.length === 1 ? '' : 's'} in ${file}`);
     return exitCodeOf(err);
   }
   if (err instanceof JobhubError) {

@@ -22,9 +22,3 @@ export function readSpecFile(file: string): SpecFile {
   const text = readText(file);
   return { ...loadSpec(text, file), text, file };
 }
-
-/** The lines to print for an invalid spec: one per problem, then a count. */
-export function describeSpecErrors(err: SpecInvalidError, file: string): string[] {
-  const n = err.problems.length;
-  return [...err.problems.map((p) => formatProblem(p, file)), `${n} problem${n === 1 ? '' : 's'} in ${file}`];
-}

@@ -78,5 +78,6 @@ export interface NodeInfo {
   role: string;
   labels: Labels;
   provider: string;
-  capacity: { cpus: number; memoryMb: number };
+  /** `slots`: how many tasks the agent runs at once (0: no limit). */
+  capacity: { cpus: number; memoryMb: number; slots?: number };
 }

@@ -418,6 +418,10 @@ export class Coordinator {
           b.task(r, task, 'failed', { endedAt: b.now, text: `node ${task.node} is not connected` });
           return;
         }
+        if (this.nodes.isFull(placed.nodeId, b)) {
+          this.nodes.wait(placed.nodeId, r.id); // no free slot: started when one frees
+          return;
+        }
         const resolved = resolveTask(r, task, r.taskSpec(task), ref);
         b.task(r, task, 'running', {
           attempt: ref.attempt,
@@ -507,7 +511,7 @@ export class Coordinator {
 
   private async commit(run: JobRun, b: ChangeBuilder): Promise<void> {
     b.deriveStages();
-    this.nodes.settle(b);
+    for (const jobId of this.nodes.settle(b)) void this.step(jobId);
     if (b.empty) return;
     try {
       const events = await this.store.applyChanges(b.changes);

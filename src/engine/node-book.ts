@@ -9,6 +9,8 @@ import type { ChangeBuilder } from './change-builder.js';
 export class NodeBook {
   private readonly records = new Map<string, NodeRecord>();
   private readonly active = new Map<string, number>();
+  /** Jobs with a task waiting for a free slot on a node, first come first served. */
+  private readonly waiting = new Map<string, Set<number>>();
 
   constructor(private readonly store: Store) {}
 
@@ -34,6 +36,19 @@ export class NodeBook {
     return this.active.get(id) ?? 0;
   }
 
+  /** Whether the node runs as many tasks as it has slots (counting this decision's starts). */
+  isFull(id: string, b: ChangeBuilder): boolean {
+    const slots = this.records.get(id)?.info.capacity.slots ?? 0;
+    return slots > 0 && this.activeTasks(id) + (b.activeDelta.get(id) ?? 0) >= slots;
+  }
+
+  /** Remembers a job to wake when the node has a free slot. */
+  wait(id: string, jobId: number): void {
+    const set = this.waiting.get(id) ?? new Set<number>();
+    set.add(jobId);
+    this.waiting.set(id, set);
+  }
+
   /** Sets the counts from scratch (when the coordinator resumes its jobs). */
   recount(counts: Map<string, number>): void {
     this.active.clear();
@@ -43,18 +58,28 @@ export class NodeBook {
   /**
    * Applies a decision's task activity to the counts and adds the busy/idle transitions it causes.
    * Call after the decision's task changes, before its commit. Draining, down and left nodes keep
-   * their state.
+   * their state. Returns the jobs to wake: waiting for slots that this decision freed.
    */
-  settle(b: ChangeBuilder): void {
+  settle(b: ChangeBuilder): number[] {
+    const wake: number[] = [];
     for (const [id, delta] of b.activeDelta) {
       const before = this.activeTasks(id);
       const after = Math.max(0, before + delta);
       this.active.set(id, after);
+      const waiting = this.waiting.get(id);
+      if (delta < 0 && waiting) {
+        for (const jobId of waiting) {
+          if (wake.length >= -delta) break;
+          waiting.delete(jobId);
+          wake.push(jobId);
+        }
+      }
       const node = this.records.get(id);
       if (!node) continue;
       if (node.state === 'idle' && after > 0) b.node(node, 'busy');
       else if (node.state === 'busy' && after === 0) b.node(node, 'idle');
     }
     b.activeDelta.clear();
+    return wake;
   }
 }

@@ -441,7 +441,11 @@ export const NodeView = Type.Object(
     role: Type.String(),
     labels: Labels,
     provider: Type.String(),
-    capacity: Type.Object({ cpus: Type.Number(), memoryMb: Type.Number() }),
+    capacity: Type.Object({
+      cpus: Type.Number(),
+      memoryMb: Type.Number(),
+      slots: Type.Integer({ minimum: 0, description: 'Tasks run at once; 0: no limit' }),
+    }),
     startTime: Time,
     bootTime: Time,
     registeredAt: Time,

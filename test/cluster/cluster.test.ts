@@ -200,6 +200,40 @@ describe('a cluster: server and agent processes', () => {
     expect((await getJob(server.url, id)).status).toBe('failed'); // nothing changed the ended job
   });
 
+  it('runs at most --concurrency tasks at once on an agent; the rest wait their turn', async () => {
+    const server = await startServer();
+    procs.push(server);
+    procs.push(startAgent({ server: server.url, args: ['--concurrency', '2'] }));
+    await nodeCount(server.url, 1);
+    const ids = await Promise.all(
+      [1, 2, 3].map((n) =>
+        submit(
+          server.url,
+          `name: slot${n}\nstages: [{name: s, pipelines: [{tasks: [a, b]}], tasks: [{name: a, shell: {command: "sleep 0.3"}}, {name: b, shell: {command: "sleep 0.3"}}]}]\n`,
+        ),
+      ),
+    );
+    const spans: Array<[number, number]> = [];
+    for (const id of ids) {
+      expect((await finished(server.url, id)).status).toBe('succeeded');
+      const evs = await api<{ events: Array<{ type: string; taskId?: number; to?: string; ts: string }> }>(
+        server.url,
+        'GET',
+        `/api/v1/jobs/${id}/events`,
+      );
+      for (const t of [1, 2]) {
+        const at = (to: string) =>
+          Date.parse(
+            evs.events.find((e) => e.type === 'task.status' && e.taskId === t && e.to === to)?.ts ?? '',
+          );
+        spans.push([at('running'), at('succeeded')]);
+      }
+    }
+    // At every start, count the tasks running then.
+    const most = Math.max(...spans.map(([s]) => spans.filter(([a, b]) => a <= s && s < b).length));
+    expect(most).toBe(2);
+  });
+
   it('loses nothing when the server is killed and restarted mid-job', async () => {
     const first = await startServer();
     procs.push(first);

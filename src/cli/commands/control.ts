@@ -7,6 +7,7 @@ import { resolveConfig } from '../../app/config.js';
 import { claimAlive } from '../../app/run-claims.js';
 import { JobhubError } from '../../core/errors.js';
 import type { NodeView } from '../../server/api-schemas.js';
+import { nodeView } from '../../server/job-view.js';
 import { loadSpec } from '../../spec/index.js';
 import { mark, paint, table, time } from '../format.js';
 import { type CliIO, println, styleOf } from '../io.js';
@@ -104,22 +105,7 @@ export async function nodesCommand(opts: RemoteFlags & { data?: string; json?: b
   else {
     const store = await openExistingStore({ data: opts.data }, io);
     try {
-      nodes = (await store.listNodes()).map((n) => ({
-        id: n.id,
-        name: n.name,
-        state: n.state,
-        connected: false,
-        host: n.info.host,
-        addr: n.info.addr,
-        role: n.info.role,
-        labels: n.info.labels,
-        provider: n.info.provider,
-        capacity: n.info.capacity,
-        startTime: new Date(n.info.startTime * 1000).toISOString(),
-        bootTime: new Date(n.info.bootTime * 1000).toISOString(),
-        registeredAt: new Date(n.registeredAt).toISOString(),
-        lastSeenAt: new Date(n.lastSeenAt).toISOString(),
-      }));
+      nodes = (await store.listNodes()).map((n) => nodeView(n, false));
     } finally {
       await store.close();
     }

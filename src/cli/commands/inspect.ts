@@ -4,6 +4,7 @@
  * exited. `-f` follows: a server streams; a local store is read again as it grows.
  */
 import { JobhubError } from '../../core/errors.js';
+import { parseLabelPairs } from '../../core/labels.js';
 import { JOB_STATUSES, type JobStatus } from '../../core/types.js';
 import { findTaskRef } from '../../server/job-view.js';
 import type { JobSpec } from '../../spec/model.js';
@@ -60,13 +61,7 @@ export async function jobsCommand(opts: JobsOptions, io: CliIO): Promise<number>
   }
   const limit = opts.limit === undefined ? 100 : positive(opts.limit, '--limit');
   const start = opts.start === undefined ? 1 : positive(opts.start, '--start');
-  const labels = Object.fromEntries(
-    (opts.label ?? []).map((l) => {
-      const at = l.indexOf('=');
-      if (at <= 0) throw new JobhubError('bad_request', `label "${l}" is not key=value`);
-      return [l.slice(0, at), l.slice(at + 1)];
-    }),
-  );
+  const labels = parseLabelPairs(opts.label);
   const client = remoteClient(opts, io);
   let rows: JobRow[];
   let json: unknown;

@@ -1,6 +1,7 @@
 /** What every route module is given, and small helpers they share. */
 import type { FastifyRequest, preValidationHookHandler } from 'fastify';
 import { type ErrorDetail, JobhubError } from '../../core/errors.js';
+import { parseLabelPairs } from '../../core/labels.js';
 import type { ApiContext } from '../context.js';
 import type { SseRegistry } from '../sse.js';
 
@@ -56,15 +57,9 @@ export function parseTime(text: string | undefined, path: string): number | unde
   return ms;
 }
 
-/** `k=v` pairs into labels. */
+/** `k=v` pairs into labels; undefined when there are none. */
 export function parseLabels(pairs: readonly string[] | undefined): Record<string, string> | undefined {
-  if (pairs === undefined || pairs.length === 0) return undefined;
-  const out: Record<string, string> = {};
-  for (const p of pairs) {
-    const i = p.indexOf('=');
-    out[p.slice(0, i)] = p.slice(i + 1);
-  }
-  return out;
+  return pairs === undefined || pairs.length === 0 ? undefined : parseLabelPairs(pairs);
 }
 
 export function encodeCursor(id: number): string {
