@@ -15,6 +15,7 @@ import type {
   ResolvedTask,
 } from './protocol.js';
 import { TASK_TAG_VAR } from './reaper.js';
+import type { Spawner } from './spawner.js';
 import { errorCode, errorText, exitText, shortDuration } from './texts.js';
 
 /** Default time between SIGTERM and SIGKILL when an attempt times out or is not ready in time. */
@@ -32,6 +33,8 @@ export interface AttemptDeps {
   now: () => number;
   /** SIGTERM-to-SIGKILL grace on timeout and probe timeout. Default {@link DEFAULT_KILL_GRACE_MS}. */
   killGraceMs?: number;
+  /** What forks task processes. Default: this process. */
+  spawner?: Spawner;
 }
 
 /** Why the agent ended an attempt itself; the first one wins. */
@@ -55,6 +58,8 @@ export class Attempt {
   private seq = 0;
   private cause: EndCause | undefined;
   private group: ProcessGroup | undefined;
+  /** When the process started (reported with its end: it may have waited for a slot). */
+  private startedTs: number | undefined;
   private cwd = '';
   private ready = false;
   private mainExited = false;
@@ -106,15 +111,17 @@ export class Attempt {
     const group = new ProcessGroup(this.spawnSpec(this.task, this.cwd), {
       onLine: (stream, text, ts) => this.line(stream, text, ts),
       now: this.deps.now,
+      ...(this.deps.spawner ? { spawner: this.deps.spawner } : {}),
     });
     this.group = group;
-    if (group.pid === undefined) {
+    if (!(await group.started) || group.pid === undefined) {
       const end = await group.finished;
       this.reportStartError(end.kind === 'spawn_error' ? end.text : `cannot start "${this.task.command}"`);
       return;
     }
     const spawnedAt = performance.now();
-    this.deps.report({ type: 'task.started', ref: this.ref, ts: this.deps.now(), pid: group.pid });
+    this.startedTs = this.deps.now();
+    this.deps.report({ type: 'task.started', ref: this.ref, ts: this.startedTs, pid: group.pid });
     const timeoutMs = this.task.timeoutMs;
     if (timeoutMs !== undefined) {
       this.timeoutTimer = setTimeout(() => this.end({ kind: 'timeout' }, this.killGraceMs), timeoutMs);
@@ -194,7 +201,17 @@ export class Attempt {
 
   private reportExited(ts: number, code: number | null, signal: NodeJS.Signals | null): void {
     const { outcome, text } = this.outcome(code, signal);
-    this.finish({ type: 'task.exited', ref: this.ref, ts, outcome, exitCode: code, signal, text });
+    const started = this.startedTs === undefined ? {} : { startedAt: this.startedTs };
+    this.finish({
+      type: 'task.exited',
+      ref: this.ref,
+      ts,
+      outcome,
+      exitCode: code,
+      signal,
+      text,
+      ...started,
+    });
   }
 
   private outcome(

@@ -10,6 +10,7 @@ import type {
   ResolvedTask,
 } from './protocol.js';
 import { findTaggedPids, reapTagged } from './reaper.js';
+import type { Spawner } from './spawner.js';
 import { errorText } from './texts.js';
 
 export interface LocalAgentOptions {
@@ -21,6 +22,11 @@ export interface LocalAgentOptions {
   sink: ReportSink;
   /** Longest a log line waits for its batch. Default 50 ms. */
   logFlushMs?: number;
+  /** What forks task processes. Default: this process. */
+  spawner?: Spawner;
+  /** Attempts run at once; later starts wait here in order (the server sends a few ahead, so the
+   * next one starts as soon as a slot frees). Default 0: no limit. */
+  maxRunning?: number;
   /** Clock for report and log timestamps. Default `Date.now`. */
   now?: () => number;
   /** SIGTERM-to-SIGKILL grace when a task times out or is not ready in time. Default 5000 ms. */
@@ -45,6 +51,10 @@ export class LocalAgent implements AgentEndpoint {
   private readonly sink: ReportSink;
   private readonly now: () => number;
   private readonly killGraceMs: number;
+  private readonly spawner: Spawner | undefined;
+  private readonly maxRunning: number;
+  /** Starts waiting for a free slot, in arrival order. */
+  private readonly waiting = new Map<string, { ref: AttemptRef; task: ResolvedTask }>();
   private readonly onError: (err: unknown) => void;
   private readonly logs: LogBuffer;
   /** Attempts that have not reported `task.exited` yet, by `jobId/taskId/attempt`. */
@@ -58,6 +68,8 @@ export class LocalAgent implements AgentEndpoint {
     this.sink = opts.sink;
     this.now = opts.now ?? Date.now;
     this.killGraceMs = opts.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+    this.spawner = opts.spawner;
+    this.maxRunning = opts.maxRunning ?? 0;
     this.onError = opts.onError ?? ((err) => console.error(`jobhub agent ${opts.nodeId}:`, err));
     this.logs = new LogBuffer((lines) => this.deliver({ type: 'log', lines }), {
       flushMs: opts.logFlushMs ?? 50,
@@ -72,6 +84,7 @@ export class LocalAgent implements AgentEndpoint {
           this.start(cmd.ref, cmd.task);
           return;
         case 'task.stop':
+          if (this.unqueue(refKey(cmd.ref), cmd.reason)) return;
           this.attempts.get(refKey(cmd.ref))?.stop(cmd.reason, cmd.graceMs);
           return;
         case 'job.cleanup':
@@ -89,6 +102,7 @@ export class LocalAgent implements AgentEndpoint {
    */
   stop(graceMs: number): Promise<void> {
     this.stopping ??= (async () => {
+      for (const key of [...this.waiting.keys()]) this.unqueue(key, 'agent stopping');
       for (const attempt of this.attempts.values()) attempt.stop('agent stopping', graceMs);
       await Promise.all([...this.attempts.values()].map((a) => a.done));
       await Promise.all(this.cleanups);
@@ -116,11 +130,15 @@ export class LocalAgent implements AgentEndpoint {
 
   /** The attempts running now (started, not reported as exited). */
   runningRefs(): AttemptRef[] {
-    return [...this.attempts.values()].map((a) => a.ref);
+    return [
+      ...[...this.attempts.values()].map((a) => a.ref),
+      ...[...this.waiting.values()].map((w) => w.ref),
+    ];
   }
 
   /** Stops every running attempt, as `task.stop` would; later starts still work. */
   stopAll(reason: string, graceMs: number): void {
+    for (const key of [...this.waiting.keys()]) this.unqueue(key, reason);
     for (const attempt of this.attempts.values()) attempt.stop(reason, graceMs);
   }
 
@@ -131,7 +149,8 @@ export class LocalAgent implements AgentEndpoint {
 
   private start(ref: AttemptRef, task: ResolvedTask): void {
     const key = refKey(ref);
-    if (this.attempts.has(key)) return; // a repeated start of a running attempt (a replay): it runs already
+    // A repeated start of a running (or waiting) attempt, a replay: it is there already.
+    if (this.attempts.has(key) || this.waiting.has(key)) return;
     if (this.stopping) {
       this.report({
         type: 'task.exited',
@@ -144,17 +163,26 @@ export class LocalAgent implements AgentEndpoint {
       });
       return;
     }
+    if (this.maxRunning > 0 && this.attempts.size >= this.maxRunning) {
+      this.waiting.set(key, { ref, task });
+      return;
+    }
     const attempt = new Attempt(ref, task, {
       nodeId: this.nodeId,
       jobDir: join(this.workRoot, `job-${ref.jobId}`),
       addLine: (line) => this.logs.add(line),
-      report: (report) => this.report(report),
+      report: (report) =>
+        task.cleanupAfter && report.type === 'task.exited'
+          ? this.reportAfterCleanup(report)
+          : this.report(report),
       now: this.now,
       killGraceMs: this.killGraceMs,
+      ...(this.spawner ? { spawner: this.spawner } : {}),
     });
     this.attempts.set(key, attempt);
     void attempt.done.then(() => {
       if (this.attempts.get(key) === attempt) this.attempts.delete(key);
+      this.startWaiting(); // its slot is free
     });
   }
 
@@ -162,7 +190,38 @@ export class LocalAgent implements AgentEndpoint {
    * Ends the job's attempts still running here (they would otherwise report the reaper's signals as
    * failures), then every process left with the job's tag, wherever it went.
    */
+  /** Removes a start still waiting for a slot, reporting it stopped before it started. */
+  private unqueue(key: string, reason: string): boolean {
+    const w = this.waiting.get(key);
+    if (!w) return false;
+    this.waiting.delete(key);
+    const ts = this.now();
+    this.report({
+      type: 'task.exited',
+      ref: w.ref,
+      ts,
+      outcome: 'stopped',
+      exitCode: null,
+      signal: null,
+      text: `stopped before it started: ${reason}`,
+    });
+    return true;
+  }
+
+  /** A slot freed: the longest-waiting start goes. */
+  private startWaiting(): void {
+    while (this.waiting.size > 0 && (this.maxRunning === 0 || this.attempts.size < this.maxRunning)) {
+      const [key, w] = this.waiting.entries().next().value as [
+        string,
+        { ref: AttemptRef; task: ResolvedTask },
+      ];
+      this.waiting.delete(key);
+      this.start(w.ref, w.task);
+    }
+  }
+
   private cleanup(jobId: number, graceMs: number): void {
+    for (const [key, w] of [...this.waiting]) if (w.ref.jobId === jobId) this.unqueue(key, 'job cleanup');
     const own = [...this.attempts.values()].filter((a) => a.ref.jobId === jobId);
     for (const attempt of own) attempt.stop('job cleanup', graceMs);
     const work = (async () => {
@@ -200,10 +259,22 @@ export class LocalAgent implements AgentEndpoint {
     }
   }
 
+  /** The last task of its job here ended: its leftovers go before its end is reported. */
+  private reportAfterCleanup(report: Extract<AgentReport, { type: 'task.exited' }>): void {
+    const work = reapTagged(`${this.nodeId}/${report.ref.jobId}/`, this.killGraceMs)
+      .then(({ found }) => this.report({ ...report, cleaned: { killed: found } }))
+      .catch((err: unknown) => {
+        this.onError(new Error(`cleanup after job ${report.ref.jobId} failed: ${errorText(err)}`));
+        this.report(report);
+      });
+    this.cleanups.add(work);
+    void work.then(() => this.cleanups.delete(work));
+  }
+
   /** Status reports go out after every log line logged before them. */
   private report(report: AgentReport): void {
     // An attempt stops counting as running when its exit is reported, not a tick later.
-    if (report.type === 'task.exited') this.attempts.delete(refKey(report.ref));
+    if (report.type === 'task.exited' && this.attempts.delete(refKey(report.ref))) this.startWaiting();
     if (report.type !== 'log') this.logs.flush();
     this.deliver(report);
   }

@@ -1,7 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { LineSplitter } from './line-splitter.js';
+import { DirectSpawner, type SpawnedChild, type Spawner } from './spawner.js';
 import { errorCode, errorText } from './texts.js';
 
 export interface GroupSpawnSpec {
@@ -27,7 +27,11 @@ export interface ProcessGroupOptions {
    * the group can hold the pipes open forever, so the wait is bounded. Default 1000 ms.
    */
   drainMs?: number;
+  /** What forks the process. Default: this process (DirectSpawner). */
+  spawner?: Spawner;
 }
+
+const direct = new DirectSpawner();
 
 /** How a group's main process ended, or why it never started. */
 export type GroupEnd =
@@ -40,8 +44,8 @@ export type GroupEnd =
  * whatever is left of the group is killed, then its output is drained (boundedly) and split into lines.
  */
 export class ProcessGroup {
-  /** Set synchronously when the program could be executed; undefined when the start failed. */
-  readonly pid: number | undefined;
+  /** Resolves true once the program runs (then `pid` is set), false when it could not start. */
+  readonly started: Promise<boolean>;
   /** Resolves when the main process has exited (or failed to start); before output is drained. */
   readonly exited: Promise<GroupEnd>;
   /** Resolves after `exited`, once the group is killed and the last output line is handed on. */
@@ -49,7 +53,8 @@ export class ProcessGroup {
 
   private readonly now: () => number;
   private readonly drainMs: number;
-  private child: ChildProcess | undefined;
+  private child: SpawnedChild | undefined;
+  private resolveStarted!: (ok: boolean) => void;
   private mainExited = false;
   private done = false;
   private killTimer: NodeJS.Timeout | undefined;
@@ -68,21 +73,23 @@ export class ProcessGroup {
     this.finished = new Promise((resolve) => {
       this.resolveFinished = resolve;
     });
+    this.started = new Promise((resolve) => {
+      this.resolveStarted = resolve;
+    });
     const [file, args] = spec.driver === 'shell' ? ['sh', ['-c', spec.command]] : [spec.command, spec.args];
     try {
-      this.child = spawn(file, args, {
-        cwd: spec.cwd,
-        env: spec.env,
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      this.child = (opts.spawner ?? direct).spawn({ file, args, cwd: spec.cwd, env: spec.env });
     } catch (err) {
       // Invalid arguments (a NUL byte, say) throw instead of emitting 'error'.
       this.failStart(err);
       return;
     }
-    this.pid = this.child.pid;
     this.wire(this.child);
+  }
+
+  /** The group's id (its leader's pid), once started. */
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 
   get hasExited(): boolean {
@@ -114,7 +121,7 @@ export class ProcessGroup {
     }, graceMs);
   }
 
-  private wire(child: ChildProcess): void {
+  private wire(child: SpawnedChild): void {
     const splitters = new Map<OutputStream, LineSplitter>();
     const streams: Array<[OutputStream, Readable | null]> = [
       ['stdout', child.stdout],
@@ -133,11 +140,12 @@ export class ProcessGroup {
     }
     const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
 
+    child.once('spawn', () => this.resolveStarted(true));
     child.once('error', (err) => {
       if (this.pid === undefined) this.failStart(err);
       // Errors after a successful start (a failed kill, say) change nothing: 'exit' still follows.
     });
-    child.once('exit', (code, signal) => {
+    child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
       const end: GroupEnd = { kind: 'exit', code, signal, ts: this.now() };
       this.mainExited = true;
       if (this.killTimer) clearTimeout(this.killTimer);
@@ -168,6 +176,7 @@ export class ProcessGroup {
       ts: this.now(),
     };
     this.done = true;
+    this.resolveStarted(false);
     this.resolveExited(end);
     this.resolveFinished(end);
   }

@@ -33,6 +33,11 @@ export interface ResolvedTask extends ResolvedCommand {
   /** `stage/node/task`, for log prefixes and messages. */
   label: string;
   longRunning: boolean;
+  /**
+   * Nothing else of the job runs on this node: after the attempt ends, kill what is left of the job
+   * here (as job.cleanup would) before reporting the end, and say so in the report.
+   */
+  cleanupAfter?: boolean;
   /** Kill the attempt and fail it after this long. Undefined: no limit. */
   timeoutMs?: number;
   ready?: {
@@ -82,6 +87,10 @@ export type AgentReport =
       signal: string | null;
       /** Short human text: `exit code 3`, `killed by SIGKILL`, `not ready after 30s: ...`. */
       text: string;
+      /** When the process started (a start may wait on the agent for a free slot). */
+      startedAt?: Millis;
+      /** Set when the task asked for `cleanupAfter`: the job's leftovers here were killed. */
+      cleaned?: { killed: number };
     }
   | { type: 'log'; lines: LogLine[] }
   /** Answer to job.cleanup: no process of the job is left on this node. */

@@ -76,7 +76,7 @@ class BatchedScanner {
   }
 }
 
-const scanner = new BatchedScanner(10);
+const scanner = new BatchedScanner(2);
 
 export interface ReapOptions {
   /** How often to look whether the signalled processes are gone. Default 50 ms. */

@@ -13,6 +13,7 @@ import { AgentConnection } from '../agent/connection.js';
 import { LocalAgent } from '../agent/local-agent.js';
 import { Outbox } from '../agent/outbox.js';
 import { findTaggedPids } from '../agent/reaper.js';
+import { HelperSpawner } from '../agent/spawner.js';
 import type { Labels, NodeInfo } from '../core/types.js';
 import { readBootTime } from './local-nodes.js';
 
@@ -63,8 +64,12 @@ export function startAgent(config: AgentConfig, log: (line: string) => void): Ru
 
   const outbox = Outbox.open(path.join(config.dataDir, 'outbox'));
   let connection: AgentConnection | undefined;
+  // Tasks are forked by a small helper process: forking from the agent's larger one costs more.
+  const spawner = new HelperSpawner();
   const runner = new LocalAgent({
     nodeId,
+    spawner,
+    maxRunning: config.concurrency,
     workRoot: path.join(config.dataDir, 'work'),
     sink: (_node, report) => {
       outbox.append(report);
@@ -120,6 +125,7 @@ export function startAgent(config: AgentConfig, log: (line: string) => void): Ru
           await new Promise((r) => setTimeout(r, 20));
         conn.stop();
         outbox.close();
+        await spawner.close();
       })();
       return stopping;
     },

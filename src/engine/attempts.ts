@@ -43,7 +43,13 @@ export function applyAttemptReport(run: JobRun, report: AttemptReport, b: Change
     return {};
   }
   run.stopSent.delete(task.id);
-  const patch = { endedAt: report.ts, exitCode: report.exitCode, text: report.text };
+  if (report.cleaned && task.nodeId) run.cleanedNodes.add(task.nodeId);
+  const patch = {
+    endedAt: report.ts,
+    exitCode: report.exitCode,
+    text: report.text,
+    ...(report.startedAt !== undefined ? { startedAt: report.startedAt } : {}),
+  };
   if (report.outcome === 'succeeded' || report.outcome === 'stopped') {
     b.task(run, task, report.outcome, patch);
     return {};

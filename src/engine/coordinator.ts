@@ -26,7 +26,7 @@ import { finalJobStatus, isJobTerminal } from './job-state.js';
 import { NodeBook } from './node-book.js';
 import { advance, type StepContext } from './progress.js';
 import { SerialQueue } from './serial-queue.js';
-import { isTaskActive } from './task-state.js';
+import { isTaskActive, isTaskTerminal } from './task-state.js';
 
 /** Finds nodes for a job's assignments. */
 export interface Placer {
@@ -423,6 +423,11 @@ export class Coordinator {
           return;
         }
         const resolved = resolveTask(r, task, r.taskSpec(task), ref);
+        // The job's last task on this node cleans up after itself: no job.cleanup round trip later.
+        r.cleanedNodes.delete(placed.nodeId);
+        if (r.tasks.every((t) => t === task || t.node !== task.node || isTaskTerminal(t.status))) {
+          resolved.cleanupAfter = true;
+        }
         b.task(r, task, 'running', {
           attempt: ref.attempt,
           nodeId: placed.nodeId,
@@ -448,7 +453,10 @@ export class Coordinator {
         }
       },
     };
-    if (advance(run, ctx)) this.finish(run, b, commands);
+    const complete = advance(run, ctx);
+    // Nodes' busy/idle changes are recorded before a final job status, which stays the last event.
+    this.settleNodes(b);
+    if (complete) this.finish(run, b, commands);
     await this.commit(run, b);
     for (const [nodeId, cmd] of commands) this.agents.get(nodeId)?.send(cmd);
     if (isJobTerminal(run.job.status)) this.forget(run);
@@ -484,7 +492,10 @@ export class Coordinator {
         run.tasks
           .map((t) => t.nodeId)
           .filter(
-            (n): n is string => n !== null && !['down', 'left'].includes(this.nodes.get(n)?.state ?? ''),
+            (n): n is string =>
+              n !== null &&
+              !run.cleanedNodes.has(n) &&
+              !['down', 'left'].includes(this.nodes.get(n)?.state ?? ''),
           ),
       );
       run.cleanupPending = nodes;
@@ -511,7 +522,7 @@ export class Coordinator {
 
   private async commit(run: JobRun, b: ChangeBuilder): Promise<void> {
     b.deriveStages();
-    for (const jobId of this.nodes.settle(b)) void this.step(jobId);
+    this.settleNodes(b);
     if (b.empty) return;
     try {
       const events = await this.store.applyChanges(b.changes);
@@ -523,6 +534,10 @@ export class Coordinator {
       if (detail) this.runs.set(run.id, new JobRun(detail));
       throw err;
     }
+  }
+
+  private settleNodes(b: ChangeBuilder): void {
+    for (const jobId of this.nodes.settle(b)) void this.step(jobId);
   }
 
   private async commitNodes(b: ChangeBuilder): Promise<void> {

@@ -16,6 +16,8 @@ export class JobRun {
   readonly stopSent = new Set<number>();
   /** Tasks waiting for their retry backoff (task id to the time it may start). */
   readonly retryAt = new Map<number, number>();
+  /** Nodes where the job's leftovers were cleaned after its last task there (no job.cleanup needed). */
+  readonly cleanedNodes = new Set<string>();
   /** Nodes whose cleanup of the job's leftover processes has not been confirmed yet. */
   cleanupPending: Set<string> | null = null;
   /** Why the job is ending (first failure or the stop request), for its final `reason`. */

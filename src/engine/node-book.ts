@@ -6,6 +6,9 @@
 import type { NodeRecord, Store } from '../store/store.js';
 import type { ChangeBuilder } from './change-builder.js';
 
+/** How many tasks per slot a node is sent at most (see isFull). */
+const PREFETCH = 2;
+
 export class NodeBook {
   private readonly records = new Map<string, NodeRecord>();
   private readonly active = new Map<string, number>();
@@ -36,10 +39,14 @@ export class NodeBook {
     return this.active.get(id) ?? 0;
   }
 
-  /** Whether the node runs as many tasks as it has slots (counting this decision's starts). */
+  /**
+   * Whether the node has as many tasks as it takes (counting this decision's starts). A node with
+   * `slots` takes twice that: the agent runs `slots` at once and keeps the rest waiting, so that a
+   * freed slot is filled at once, without a round trip to the server.
+   */
   isFull(id: string, b: ChangeBuilder): boolean {
     const slots = this.records.get(id)?.info.capacity.slots ?? 0;
-    return slots > 0 && this.activeTasks(id) + (b.activeDelta.get(id) ?? 0) >= slots;
+    return slots > 0 && this.activeTasks(id) + (b.activeDelta.get(id) ?? 0) >= slots * PREFETCH;
   }
 
   /** Remembers a job to wake when the node has a free slot. */

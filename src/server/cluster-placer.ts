@@ -13,7 +13,13 @@ export class ClusterPlacer implements Placer {
   ) {}
 
   async place(job: JobRecord): Promise<PlacementResult> {
-    const reserved = this.coordinator().reservations();
+    // Reservations matter only to assignments that ask for capacity.
+    const wantsCapacity = job.spec.nodeAssignments.some(
+      (a) => a.capacity.cpus !== undefined || a.capacity.memoryMb !== undefined,
+    );
+    const reserved = wantsCapacity
+      ? this.coordinator().reservations()
+      : new Map<string, { cpus: number; memoryMb: number }>();
     const nodes: CandidateNode[] = (await this.store.listNodes()).map((n) => {
       const r = reserved.get(n.id) ?? { cpus: 0, memoryMb: 0 };
       return {

@@ -21,12 +21,32 @@ export function validateSpecText(text: string): ErrorDetail[] {
   return check(text).problems;
 }
 
+/**
+ * Valid specs seen lately, by their text: the same spec submitted again (a template, a benchmark,
+ * a retry) is not parsed and checked again. Entries are deeply frozen, so sharing them is safe.
+ */
+const recent = new Map<string, LoadedSpec>();
+const RECENT_MAX = 64;
+
 /** Parses, validates and normalizes; throws SpecInvalidError listing every problem. */
 export function loadSpec(text: string, source?: string): LoadedSpec {
+  const hit = recent.get(text);
+  if (hit) return hit;
   const { problems, value } = check(text);
   if (problems.length > 0) throw new SpecInvalidError(problems, source);
   const input = value as JobSpecInput;
-  return { spec: normalize(input), input };
+  const loaded = deepFreeze({ spec: normalize(input), input });
+  if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value as string);
+  recent.set(text, loaded);
+  return loaded;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
 
 function check(text: string): { problems: ErrorDetail[]; value: unknown } {
