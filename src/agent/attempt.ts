@@ -11,11 +11,13 @@ import type {
   LogLine,
   LogStream,
   ResolvedCommand,
+  ResolvedFiles,
   ResolvedProbe,
   ResolvedTask,
 } from './protocol.js';
 import { TASK_TAG_VAR } from './reaper.js';
 import type { Spawner } from './spawner.js';
+import type { TaskFileSteps } from './task-files.js';
 import { errorCode, errorText, exitText, shortDuration } from './texts.js';
 
 /** Default time between SIGTERM and SIGKILL when an attempt times out or is not ready in time. */
@@ -35,6 +37,8 @@ export interface AttemptDeps {
   killGraceMs?: number;
   /** What forks task processes. Default: this process. */
   spawner?: Spawner;
+  /** Moves the task's files (inputs, workspace, outputs); absent: a task with files cannot start. */
+  files?: TaskFileSteps;
 }
 
 /** Why the agent ended an attempt itself; the first one wins. */
@@ -65,6 +69,10 @@ export class Attempt {
   private mainExited = false;
   private exitedReported = false;
   private readonly probeAbort = new AbortController();
+  /** Aborts file transfers before the start (a stop while inputs download). */
+  private readonly transferAbort = new AbortController();
+  /** Why some of the task's outputs were not kept (a success then counts as a failure). */
+  private outputsLost: string | undefined;
   private probing: Promise<void> = Promise.resolve();
   private timeoutTimer: NodeJS.Timeout | undefined;
 
@@ -103,6 +111,7 @@ export class Attempt {
       this.reportStartError(errorText(err));
       return;
     }
+    if (this.task.files && !this.cause && !(await this.stageFiles(this.task.files))) return;
     if (this.cause) {
       // Stopped while the directory was being made: nothing was started, nothing to kill.
       this.reportExited(this.deps.now(), null, null);
@@ -139,8 +148,51 @@ export class Attempt {
     await group.finished;
     // Probe output must land before the exit report, so wait for aborted probes to wind down.
     await this.probing;
-    if (exit.kind === 'exit') this.reportExited(exit.ts, exit.code, exit.signal);
-    else this.reportStartError(exit.text);
+    if (exit.kind === 'exit') {
+      await this.keepOutputs();
+      this.reportExited(exit.ts, exit.code, exit.signal);
+    } else this.reportStartError(exit.text);
+  }
+
+  /** Workspace and inputs into place before the start; false when that failed (reported). */
+  private async stageFiles(files: ResolvedFiles): Promise<boolean> {
+    if (!this.deps.files) {
+      this.reportStartError('this agent cannot fetch files (it has no file transport)');
+      return false;
+    }
+    try {
+      await this.deps.files.stage(
+        this.ref,
+        files,
+        this.deps.jobDir,
+        this.cwd,
+        this.transferAbort.signal,
+        (t) => this.line('system', t),
+      );
+      return true;
+    } catch (err) {
+      if (this.cause) return true; // stopped meanwhile: reported as stopped next
+      this.reportStartError(`files: ${errorText(err)}`);
+      return false;
+    }
+  }
+
+  /** Uploads what the task leaves, however it ended, before its end is reported. */
+  private async keepOutputs(): Promise<void> {
+    const files = this.task.files;
+    if (!files || !this.deps.files || (files.outputs.length === 0 && !files.keepWorkdir)) return;
+    try {
+      this.outputsLost = await this.deps.files.collect(
+        this.ref,
+        files,
+        this.cwd,
+        this.transferAbort.signal,
+        (t) => this.line('system', t),
+      );
+    } catch (err) {
+      this.outputsLost = errorText(err);
+      this.line('system', `outputs not kept: ${this.outputsLost}`);
+    }
   }
 
   private async probe(ready: NonNullable<ResolvedTask['ready']>, spawnedAt: number): Promise<void> {
@@ -182,7 +234,10 @@ export class Attempt {
     clearTimeout(this.timeoutTimer);
     this.probeAbort.abort();
     const group = this.group;
-    if (!group) return; // not spawned yet: run() sees the cause before spawning
+    if (!group) {
+      this.transferAbort.abort(); // not spawned yet: run() sees the cause before spawning
+      return;
+    }
     const kill = `SIGTERM to the process group, SIGKILL after ${shortDuration(graceMs)}`;
     switch (cause.kind) {
       case 'stop':
@@ -236,6 +291,9 @@ export class Attempt {
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
       return { outcome: 'failed', text: `${how} before it was ready` };
     }
+    if (code === 0 && !signal && this.outputsLost) {
+      return { outcome: 'failed', text: `exit code 0, but outputs were not kept: ${this.outputsLost}` };
+    }
     return { outcome: code === 0 && !signal ? 'succeeded' : 'failed', text: exitText(code, signal) };
   }
 
@@ -284,7 +342,7 @@ export class Attempt {
   private line(stream: LogStream, text: string, ts: number = this.deps.now()): void {
     if (this.exitedReported) return; // nothing may follow the exit report
     this.seq++;
-    this.deps.addLine({ ref: this.ref, seq: this.seq, ts, stream, text });
+    this.deps.addLine({ ref: this.ref, seq: this.seq, ts, stream, text: masked(text, this.task.mask) });
   }
 
   private async prepareDir(): Promise<string> {
@@ -351,4 +409,12 @@ function expandProbe(p: ResolvedProbe, env: Record<string, string | undefined>):
     return { ...p, address, label: `tcp ${address}` };
   }
   return p;
+}
+
+/** Secret values never reach the log: each occurrence becomes ***. */
+function masked(text: string, secrets: readonly string[] | undefined): string {
+  if (!secrets) return text;
+  let out = text;
+  for (const s of secrets) if (out.includes(s)) out = out.split(s).join('***');
+  return out;
 }

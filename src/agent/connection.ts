@@ -81,6 +81,11 @@ export class AgentConnection {
     return this.state === 'live';
   }
 
+  /** The base URL of the server this agent is connected to (or trying next): job files go there. */
+  get serverUrl(): string | undefined {
+    return this.opts.servers[this.serverIndex % this.opts.servers.length];
+  }
+
   /** Closes the connection for good. Idempotent. */
   stop(): void {
     this.stopped = true;
@@ -120,7 +125,13 @@ export class AgentConnection {
     });
     ws.on('message', (data) => this.onMessage(decode<ServerMessage>(data)));
     ws.on('unexpected-response', (_req, res) => {
-      this.opts.log(`server ${base} refused the agent: HTTP ${res.statusCode}`);
+      const why =
+        res.statusCode === 401
+          ? ': the agent token is unknown, revoked or expired (check --token / JOBHUB_AGENT_TOKEN)'
+          : res.statusCode === 403
+            ? ': the token is not an agent token (make one with jobhub token create --agent)'
+            : '';
+      this.opts.log(`server ${base} refused the agent: HTTP ${res.statusCode}${why}`);
     });
     ws.on('error', (err) => {
       if (this.state === 'connecting') this.opts.log(`cannot reach ${base}: ${err.message}`);

@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
 import { Attempt, DEFAULT_KILL_GRACE_MS } from './attempt.js';
+import type { FileTransport } from './file-transport.js';
 import { LogBuffer } from './log-buffer.js';
 import type {
   AgentCommand,
@@ -11,6 +12,7 @@ import type {
 } from './protocol.js';
 import { findTaggedPids, reapTagged } from './reaper.js';
 import type { Spawner } from './spawner.js';
+import { TaskFiles } from './task-files.js';
 import { errorText } from './texts.js';
 
 export interface LocalAgentOptions {
@@ -31,6 +33,8 @@ export interface LocalAgentOptions {
   now?: () => number;
   /** SIGTERM-to-SIGKILL grace when a task times out or is not ready in time. Default 5000 ms. */
   killGraceMs?: number;
+  /** How job files travel (inputs, workspaces, outputs). Absent: a task with files fails to start. */
+  files?: FileTransport;
   /**
    * Told about failures that have no report to go into: the sink throwing, a failed `job.cleanup`.
    * Default: written to stderr with console.error.
@@ -61,6 +65,7 @@ export class LocalAgent implements AgentEndpoint {
   private readonly attempts = new Map<string, Attempt>();
   private readonly cleanups = new Set<Promise<void>>();
   private stopping: Promise<void> | undefined;
+  private readonly taskFiles: TaskFiles | undefined;
 
   constructor(opts: LocalAgentOptions) {
     this.nodeId = opts.nodeId;
@@ -71,6 +76,9 @@ export class LocalAgent implements AgentEndpoint {
     this.spawner = opts.spawner;
     this.maxRunning = opts.maxRunning ?? 0;
     this.onError = opts.onError ?? ((err) => console.error(`jobhub agent ${opts.nodeId}:`, err));
+    this.taskFiles = opts.files
+      ? new TaskFiles({ transport: opts.files, workRoot: this.workRoot })
+      : undefined;
     this.logs = new LogBuffer((lines) => this.deliver({ type: 'log', lines }), {
       flushMs: opts.logFlushMs ?? 50,
     });
@@ -178,6 +186,7 @@ export class LocalAgent implements AgentEndpoint {
       now: this.now,
       killGraceMs: this.killGraceMs,
       ...(this.spawner ? { spawner: this.spawner } : {}),
+      ...(this.taskFiles ? { files: this.taskFiles } : {}),
     });
     this.attempts.set(key, attempt);
     void attempt.done.then(() => {
@@ -227,6 +236,7 @@ export class LocalAgent implements AgentEndpoint {
     const work = (async () => {
       await Promise.all(own.map((a) => a.done));
       const { found } = await reapTagged(`${this.nodeId}/${jobId}/`, graceMs);
+      this.taskFiles?.forget(jobId);
       this.report({ type: 'job.cleaned', jobId, ts: this.now(), killed: found });
     })().catch((err: unknown) =>
       this.onError(new Error(`cleanup of job ${jobId} failed: ${errorText(err)}`)),
@@ -262,7 +272,10 @@ export class LocalAgent implements AgentEndpoint {
   /** The last task of its job here ended: its leftovers go before its end is reported. */
   private reportAfterCleanup(report: Extract<AgentReport, { type: 'task.exited' }>): void {
     const work = reapTagged(`${this.nodeId}/${report.ref.jobId}/`, this.killGraceMs)
-      .then(({ found }) => this.report({ ...report, cleaned: { killed: found } }))
+      .then(({ found }) => {
+        this.taskFiles?.forget(report.ref.jobId);
+        this.report({ ...report, cleaned: { killed: found } });
+      })
       .catch((err: unknown) => {
         this.onError(new Error(`cleanup after job ${report.ref.jobId} failed: ${errorText(err)}`));
         this.report(report);

@@ -58,6 +58,8 @@ export class ProcessGroup {
   private mainExited = false;
   private done = false;
   private killTimer: NodeJS.Timeout | undefined;
+  /** A terminate asked for before the process had started: its grace. */
+  private pendingTerminate: number | undefined;
   private resolveExited!: (end: GroupEnd) => void;
   private resolveFinished!: (end: GroupEnd) => void;
 
@@ -110,9 +112,16 @@ export class ProcessGroup {
     }
   }
 
-  /** SIGTERM to the group, then SIGKILL after `graceMs` if the main process is still alive. */
+  /**
+   * SIGTERM to the group, then SIGKILL after `graceMs` if the main process is still alive. Asked
+   * before the process has started (a spawn helper answers asynchronously), it happens once it has.
+   */
   terminate(graceMs: number): void {
-    if (this.mainExited || this.pid === undefined) return;
+    if (this.mainExited || this.done) return;
+    if (this.pid === undefined) {
+      this.pendingTerminate ??= graceMs;
+      return;
+    }
     this.signal('SIGTERM');
     if (this.killTimer) return; // an earlier terminate already set the deadline
     this.killTimer = setTimeout(() => {
@@ -140,7 +149,10 @@ export class ProcessGroup {
     }
     const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
 
-    child.once('spawn', () => this.resolveStarted(true));
+    child.once('spawn', () => {
+      this.resolveStarted(true);
+      if (this.pendingTerminate !== undefined) this.terminate(this.pendingTerminate);
+    });
     child.once('error', (err) => {
       if (this.pid === undefined) this.failStart(err);
       // Errors after a successful start (a failed kill, say) change nothing: 'exit' still follows.

@@ -38,8 +38,12 @@ export interface ResolvedTask extends ResolvedCommand {
    * here (as job.cleanup would) before reporting the end, and say so in the report.
    */
   cleanupAfter?: boolean;
+  /** Secret values in the task's environment: replaced by *** in its log lines. */
+  mask?: string[];
   /** Kill the attempt and fail it after this long. Undefined: no limit. */
   timeoutMs?: number;
+  /** The job's files this task gets and leaves (absent: none). */
+  files?: ResolvedFiles;
   ready?: {
     probes: ResolvedProbe[];
     /** Pause between two tries of a probe that failed. */
@@ -47,6 +51,23 @@ export interface ResolvedTask extends ResolvedCommand {
     /** Deadline for all probes to pass, from the attempt's start. */
     timeoutMs: number;
   };
+}
+
+/** A job's files as its tasks see them (everything the job has; `outputs`/`keepWorkdir` per task). */
+export interface JobFilesInfo {
+  /** Opens the job's files on the server (header `x-job-token`): one job, no more. */
+  token: string;
+  /** Fetched before the task starts, verified, and put at `to` in its working directory. */
+  inputs: Array<{ name: string; to: string; sha256: string; size: number }>;
+  /** Extracted fresh into the job's directory on the node before its first task there. */
+  workspace?: { id: string; sha256: string; size: number; format: string };
+}
+
+export interface ResolvedFiles extends JobFilesInfo {
+  /** Globs of files to upload when the task ends, relative to its working directory. */
+  outputs: string[];
+  /** Upload the whole final working directory. */
+  keepWorkdir: boolean;
 }
 
 export type AgentCommand =

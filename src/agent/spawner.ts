@@ -94,7 +94,7 @@ export class HelperSpawner implements Spawner {
   }
 
   private ensure(): ChildProcess {
-    if (this.helper && this.helper.connected) return this.helper;
+    if (this.helper?.connected) return this.helper;
     const script = fileURLToPath(new URL('./spawn-helper.js', import.meta.url));
     const helper = fork(script, [], {
       serialization: 'advanced',

@@ -10,6 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AgentConnection } from '../agent/connection.js';
+import { HttpFileTransport } from '../agent/file-transport.js';
 import { LocalAgent } from '../agent/local-agent.js';
 import { Outbox } from '../agent/outbox.js';
 import { findTaggedPids } from '../agent/reaper.js';
@@ -66,7 +67,10 @@ export function startAgent(config: AgentConfig, log: (line: string) => void): Ru
   let connection: AgentConnection | undefined;
   // Tasks are forked by a small helper process: forking from the agent's larger one costs more.
   const spawner = new HelperSpawner();
+  const ca = config.caFile ? readFileSync(config.caFile) : undefined;
   const runner = new LocalAgent({
+    // Job files travel over HTTP to the server this agent is connected to, with the job's token.
+    files: new HttpFileTransport({ base: () => connection?.serverUrl, ...(ca ? { ca } : {}) }),
     nodeId,
     spawner,
     maxRunning: config.concurrency,
@@ -107,7 +111,7 @@ export function startAgent(config: AgentConfig, log: (line: string) => void): Ru
       runner.stopAll(reason, config.stopGraceMs);
     },
     log,
-    ...(config.caFile ? { ca: readFileSync(config.caFile) } : {}),
+    ...(ca ? { ca } : {}),
   });
   connection.start();
   let stopping: Promise<void> | undefined;

@@ -40,3 +40,8 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, cwd: s
 export function storeFile(config: JobhubConfig): string {
   return path.join(config.dataDir, 'jobhub.db');
 }
+
+/** Where job files live (content-addressed blobs). */
+export function blobsDir(config: { dataDir: string }): string {
+  return path.join(config.dataDir, 'blobs');
+}

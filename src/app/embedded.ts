@@ -5,9 +5,12 @@
 import type { AgentReport } from '../agent/protocol.js';
 import { Coordinator } from '../engine/coordinator.js';
 import { EventBus } from '../engine/event-bus.js';
+import { FileService } from '../files/file-service.js';
+import { FsBlobStore } from '../files/fs-blob-store.js';
+import { LocalFileTransport } from '../files/local-transport.js';
 import { SqliteStore } from '../store/sqlite/index.js';
 import type { Store } from '../store/store.js';
-import { type JobhubConfig, storeFile } from './config.js';
+import { blobsDir, type JobhubConfig, storeFile } from './config.js';
 import { LocalNodes } from './local-nodes.js';
 
 export interface Embedded {
@@ -16,6 +19,8 @@ export interface Embedded {
   bus: EventBus;
   coordinator: Coordinator;
   nodes: LocalNodes;
+  /** Job files: blobs in `<data>/blobs`, moved by the local agents directly. */
+  files: FileService;
   /** Stops every task (grace, then kill), the coordinator and the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -30,13 +35,21 @@ export async function startEmbedded(config: JobhubConfig): Promise<Embedded> {
       process.stderr.write(`jobhub: could not apply a report of node ${nodeId}: ${String(err)}\n`);
     });
   };
-  const nodes = new LocalNodes({ dataDir: config.dataDir, store, bus, sink });
+  const files = new FileService({ store, blobs: new FsBlobStore(blobsDir(config)) });
+  const nodes = new LocalNodes({
+    dataDir: config.dataDir,
+    store,
+    bus,
+    sink,
+    files: new LocalFileTransport(files),
+  });
   coordinator = new Coordinator({
     store,
     bus,
     placer: nodes,
     agents: nodes,
     stopGraceMs: config.stopGraceMs,
+    files: async (job) => ({ token: '', ...(await files.prepare(job)) }),
   });
   const c = coordinator;
   let closing: Promise<void> | undefined;
@@ -46,6 +59,7 @@ export async function startEmbedded(config: JobhubConfig): Promise<Embedded> {
     bus,
     coordinator: c,
     nodes,
+    files,
     close() {
       closing ??= (async () => {
         await nodes.stopAll(config.stopGraceMs);

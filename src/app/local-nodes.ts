@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { FileTransport } from '../agent/file-transport.js';
 import { LocalAgent } from '../agent/local-agent.js';
 import type { AgentEndpoint, ReportSink } from '../agent/protocol.js';
 import type { NodeInfo } from '../core/types.js';
@@ -26,6 +27,8 @@ export interface LocalNodesOptions {
   bus: EventBus;
   sink: ReportSink;
   now?: () => number;
+  /** How the local agents move job files (embedded: straight into the blob store). */
+  files?: FileTransport;
 }
 
 export class LocalNodes implements Placer, AgentRegistry {
@@ -77,7 +80,12 @@ export class LocalNodes implements Placer, AgentRegistry {
     const { event } = await this.opts.store.registerNode(info, 'idle', (this.opts.now ?? Date.now)());
     this.opts.bus.publish({ kind: 'events', events: [event] });
     if (!this.agents.has(id)) {
-      const agent = new LocalAgent({ nodeId: id, workRoot: path.join(dir, 'work'), sink: this.opts.sink });
+      const agent = new LocalAgent({
+        nodeId: id,
+        workRoot: path.join(dir, 'work'),
+        sink: this.opts.sink,
+        ...(this.opts.files ? { files: this.opts.files } : {}),
+      });
       this.agents.set(id, agent);
     }
     const placed: PlacedNode = {

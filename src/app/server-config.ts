@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { parseDuration } from '../core/duration.js';
 import { JobhubError } from '../core/errors.js';
+import { parseSize } from '../core/size.js';
 import { isPostgresUrl, redactUrl, splitSchema } from '../store/open.js';
 
 export interface ServerConfig {
@@ -24,9 +25,25 @@ export interface ServerConfig {
   database?: string;
   /** The PostgreSQL schema (env JOBHUB_DATABASE_SCHEMA). Default `public`. */
   databaseSchema?: string;
+  /** Requests per second per API token (burst: twice that); 0 turns it off. Default 200 (env JOBHUB_RATE_LIMIT). */
+  rateLimit: number;
+  /** PEM certificate and key files: serve HTTPS (and WSS to agents). Default: none, plain HTTP
+   * (env JOBHUB_TLS_CERT, JOBHUB_TLS_KEY). */
+  tlsCert?: string;
+  tlsKey?: string;
   /** Tokens to register at start instead of making new ones (env JOBHUB_ADMIN_TOKEN, JOBHUB_AGENT_TOKEN). */
   adminToken?: string;
   agentToken?: string;
+  /** Job files: largest single file (default 1 GiB) and largest sum per job (default 10 GiB). */
+  maxFileSize: number;
+  maxJobFilesSize: number;
+  /** Where file contents (blobs) are kept. Default `<data>/blobs` (env JOBHUB_FILES_DIR); replicas
+   * on PostgreSQL must share one (a shared mount) until an S3-compatible store exists. */
+  filesDir?: string;
+  /** Files of jobs that ended longer ago are removed (the jobs stay). Default: kept forever. */
+  retentionMs?: number;
+  /** How often retention is checked. Default 1h (env JOBHUB_RETENTION_CHECK). */
+  retentionCheckMs: number;
 }
 
 export interface ServerFlags {
@@ -38,6 +55,13 @@ export interface ServerFlags {
   stopGrace?: string;
   database?: string;
   databaseSchema?: string;
+  rateLimit?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  maxFileSize?: string;
+  maxJobFilesSize?: string;
+  retention?: string;
+  filesDir?: string;
 }
 
 export function defaultServerConfig(): ServerConfig {
@@ -49,7 +73,28 @@ export function defaultServerConfig(): ServerConfig {
     heartbeatTimeoutMs: 30_000,
     stopGraceMs: 10_000,
     bodyLimit: 10 * 1024 * 1024,
+    rateLimit: 200,
+    maxFileSize: 1024 ** 3,
+    maxJobFilesSize: 10 * 1024 ** 3,
+    retentionCheckMs: 60 * 60 * 1000,
   };
+}
+
+function size(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = parseSize(value);
+  if (n === undefined || n <= 0)
+    throw new JobhubError('bad_request', `${name} "${value}" is not a size (e.g. 1GiB, 500M)`);
+  return n;
+}
+
+/** A duration that may also be given in days (`30d`). */
+function longDuration(name: string, value: string): number {
+  const days = /^\s*(\d+(?:\.\d+)?)\s*d\s*$/.exec(value);
+  const ms = days ? Number(days[1]) * 86_400_000 : parseDuration(value);
+  if (ms === undefined || ms <= 0)
+    throw new JobhubError('bad_request', `${name} "${value}" is not a duration (e.g. 30d, 12h)`);
+  return ms;
 }
 
 function duration(name: string, value: string | undefined, fallback: number): number {
@@ -91,6 +136,36 @@ export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv, 
   }
   const schema = flags.databaseSchema ?? env.JOBHUB_DATABASE_SCHEMA ?? urlSchema;
   if (schema) c.databaseSchema = schema;
+  c.maxFileSize = size('--max-file-size', flags.maxFileSize ?? env.JOBHUB_MAX_FILE_SIZE, c.maxFileSize);
+  c.maxJobFilesSize = size(
+    '--max-job-files-size',
+    flags.maxJobFilesSize ?? env.JOBHUB_MAX_JOB_FILES_SIZE,
+    c.maxJobFilesSize,
+  );
+  const filesDir = flags.filesDir ?? env.JOBHUB_FILES_DIR;
+  if (filesDir) c.filesDir = path.resolve(cwd, filesDir);
+  const retention = flags.retention ?? env.JOBHUB_RETENTION;
+  if (retention !== undefined && retention !== 'none') c.retentionMs = longDuration('--retention', retention);
+  if (env.JOBHUB_RETENTION_CHECK)
+    c.retentionCheckMs = longDuration('JOBHUB_RETENTION_CHECK', env.JOBHUB_RETENTION_CHECK);
+  const rate = flags.rateLimit ?? env.JOBHUB_RATE_LIMIT;
+  if (rate !== undefined) {
+    const n = Number(rate);
+    if (rate.trim() === '' || !Number.isFinite(n) || n < 0)
+      throw new JobhubError(
+        'bad_request',
+        `--rate-limit "${rate}" is not a number of requests a second (0: off)`,
+      );
+    c.rateLimit = n;
+  }
+  const cert = flags.tlsCert ?? env.JOBHUB_TLS_CERT;
+  const key = flags.tlsKey ?? env.JOBHUB_TLS_KEY;
+  if ((cert === undefined) !== (key === undefined))
+    throw new JobhubError('bad_request', 'give both --tls-cert and --tls-key, or neither');
+  if (cert !== undefined && key !== undefined) {
+    c.tlsCert = path.resolve(cwd, cert);
+    c.tlsKey = path.resolve(cwd, key);
+  }
   if (env.JOBHUB_ADMIN_TOKEN) c.adminToken = env.JOBHUB_ADMIN_TOKEN;
   if (env.JOBHUB_AGENT_TOKEN) c.agentToken = env.JOBHUB_AGENT_TOKEN;
   return c;

@@ -8,6 +8,13 @@
  * drops, so a follow sees every item once, in order, even across a server restart.
  */
 import { codeOfHttpStatus, type ErrorCode, type ErrorDetail, JobhubError } from '../core/errors.js';
+import type {
+  DeleteJobResponse,
+  FileList,
+  UploadResponse,
+  WorkspaceList,
+  WorkspaceResponse,
+} from '../server/api-schemas.js';
 import {
   ERROR_CODES,
   type EventsPage,
@@ -159,6 +166,98 @@ export class ApiClient {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Files
+
+  /** Submits a spec held (`hold=true`): it waits for its inputs and a release. */
+  submitHeld(text: string, contentType: SpecContentType = 'application/yaml'): Promise<SubmitResponse> {
+    return this.request('POST', '/api/v1/jobs', { body: text, contentType, query: { hold: true } });
+  }
+
+  /** Uploads a local file as an input of a held job (streamed). */
+  async uploadInput(jobId: number, name: string, file: string): Promise<UploadResponse> {
+    const res = await this.sendStream('POST', `/api/v1/jobs/${jobId}/files`, { name }, file);
+    if (!res.ok) throw await errorOf(res);
+    return (await res.json()) as UploadResponse;
+  }
+
+  releaseJob(jobId: number): Promise<StopResponse> {
+    return this.request('POST', `/api/v1/jobs/${jobId}/release`);
+  }
+
+  deleteJob(jobId: number): Promise<DeleteJobResponse> {
+    return this.request('DELETE', `/api/v1/jobs/${jobId}`);
+  }
+
+  listFiles(jobId: number, opts: { tree?: boolean } = {}): Promise<FileList> {
+    return this.request('GET', `/api/v1/jobs/${jobId}/files`, { query: { tree: opts.tree } });
+  }
+
+  /** One of a job's files, streamed; `sha256` from the answer's header. */
+  async downloadFile(
+    jobId: number,
+    filePath: string,
+  ): Promise<{ body: ReadableStream<Uint8Array>; sha256: string | null; size: number | null }> {
+    const p = filePath.split('/').map(encodeURIComponent).join('/');
+    const res = await this.send('GET', `/api/v1/jobs/${jobId}/files/${p}`, { headers: { accept: '*/*' } });
+    if (!res.ok) throw await errorOf(res);
+    if (!res.body) throw new JobhubError('internal', 'the server sent no file');
+    const len = res.headers.get('content-length');
+    return { body: res.body, sha256: res.headers.get('x-sha256'), size: len === null ? null : Number(len) };
+  }
+
+  /** A folder of a job's files (every file by default) as a tar.gz stream. */
+  async downloadArchive(jobId: number, folder?: string): Promise<ReadableStream<Uint8Array>> {
+    const res = await this.send('GET', `/api/v1/jobs/${jobId}/archive`, {
+      query: { path: folder },
+      headers: { accept: '*/*' },
+    });
+    if (!res.ok) throw await errorOf(res);
+    if (!res.body) throw new JobhubError('internal', 'the server sent no archive');
+    return res.body;
+  }
+
+  /** Pushes an archive; `owner` (an org) shares it with that org's members, else it is the caller's. */
+  async pushWorkspace(name: string, file: string, owner?: string): Promise<WorkspaceResponse> {
+    const query: Record<string, QueryValue> = { name };
+    if (owner !== undefined) query.owner = owner;
+    const res = await this.sendStream('POST', '/api/v1/workspaces', query, file);
+    if (!res.ok) throw await errorOf(res);
+    return (await res.json()) as WorkspaceResponse;
+  }
+
+  listWorkspaces(): Promise<WorkspaceList> {
+    return this.request('GET', '/api/v1/workspaces');
+  }
+
+  /** Sends a local file as a raw body, streamed (never read into memory). */
+  private async sendStream(
+    method: string,
+    path: string,
+    query: Record<string, QueryValue>,
+    file: string,
+  ): Promise<Response> {
+    const { createReadStream, statSync } = await import('node:fs');
+    const { Readable } = await import('node:stream');
+    const size = statSync(file).size;
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      'content-type': 'application/octet-stream',
+      'content-length': String(size),
+    };
+    if (this.token !== undefined) headers['x-api-token'] = this.token;
+    try {
+      return await this.fetchFn(this.base + path + queryString(query), {
+        method,
+        headers,
+        body: Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>,
+        duplex: 'half',
+      } as RequestInit);
+    } catch (err) {
+      throw new JobhubError('unavailable', `cannot reach jobhub server at ${this.base}: ${messageOf(err)}`);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Streams
 
   /** A job's events from `after` on, live, until the job has ended. */
@@ -243,12 +342,19 @@ export class ApiClient {
   // -------------------------------------------------------------------------------------------
   // HTTP
 
-  private async request<T>(
+  /** One call of the API; a non-2xx answer throws its JobhubError. (Typed wrappers: identity-client.ts.) */
+  async request<T>(
     method: string,
     path: string,
     opts: { query?: Record<string, QueryValue>; body?: string; contentType?: string } = {},
   ): Promise<T> {
-    const res = await this.send(method, path, opts);
+    let res = await this.send(method, path, opts);
+    // Over the token's rate limit: wait as asked, a few times, before giving up.
+    for (let tries = 0; res.status === 429 && tries < 3; tries++) {
+      await res.body?.cancel();
+      await sleep(Math.min(Number(res.headers.get('retry-after') ?? 1) * 1000, 10_000));
+      res = await this.send(method, path, opts);
+    }
     if (!res.ok) throw await errorOf(res);
     const text = await res.text();
     return (text === '' ? undefined : JSON.parse(text)) as T;

@@ -158,6 +158,10 @@ export function describeEvent(e: EventRecord, style: Style): string {
       return `${at} job ${e.jobId} waiting for ${String(data.waitingFor)}`;
     case 'job.stop_requested':
       return `${at} job ${e.jobId} stop requested: ${String(data.reason)}`;
+    case 'job.released':
+      return `${at} job ${e.jobId} released`;
+    case 'job.deleted':
+      return `${at} job ${e.jobId} deleted, with its ${String(data.files)} file(s)`;
     case 'stage.status':
       return `${at} stage ${e.stage} ${statusText(style, e.to ?? '')}`;
     case 'task.status': {
@@ -167,6 +171,8 @@ export function describeEvent(e: EventRecord, style: Style): string {
     }
     case 'task.superseded':
       return `${at} task ${e.taskId} report superseded (attempt ${String(data.attempt)}): ${String(data.report)}`;
+    case 'audit':
+      return `${at} audit: ${String(data.actor)} ${String(data.action)}${e.jobId !== undefined ? ` job ${e.jobId}` : ''}`;
     case 'node.registered':
       return `${at} node ${e.nodeId} registered`;
     case 'node.state':

@@ -6,7 +6,9 @@ import { exitCodeOf, formatProblem, JobhubError, SpecInvalidError } from '../cor
 import type { AgentFlags } from './commands/agent.js';
 import type { SubmitOptions } from './commands/control.js';
 import type { JobsOptions, LogsOptions } from './commands/inspect.js';
+import { registerIdentityCommands } from './identity-program.js';
 import { type CliIO, println, processIO } from './io.js';
+import { type Act, withRemote } from './remote-options.js';
 
 const version = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -27,7 +29,7 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .exitOverride();
 
-  const act =
+  const act: Act =
     <A extends unknown[]>(fn: (...args: A) => number | Promise<number>) =>
     async (...args: A) => {
       exit(await fn(...args));
@@ -78,13 +80,7 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
       ),
     );
 
-  const remote = (c: Command) =>
-    c
-      .option(
-        '--server <url>',
-        'a jobhub server (env JOBHUB_SERVER, or server: in ~/.config/jobhub/config.yaml)',
-      )
-      .option('--token <token>', 'API token for the server (env JOBHUB_TOKEN, or token: in the config file)');
+  const remote = withRemote;
 
   remote(
     program
@@ -151,6 +147,10 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
       .description('submit a job spec to a server')
       .argument('<file>', 'job spec, YAML or JSON (- for stdin)')
       .option('--wait', 'follow the job until it ends; exit 0 when it succeeded, 1 otherwise')
+      .option(
+        '--input <file...>',
+        "upload these files as the job's inputs (name=path to name one): submitted held, uploaded, released",
+      )
       .option('--json', 'print JSON'),
   ).action(
     act(async (file: string, opts: SubmitOptions) =>
@@ -209,6 +209,64 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
     ),
   );
 
+  // (files) A job's files, downloads, workspaces.
+  remote(
+    program
+      .command('files')
+      .description("list a job's files: inputs, outputs, kept working directories")
+      .argument('<job>', 'job id')
+      .addOption(dataOption())
+      .option('--tree', 'as a tree of folders')
+      .option('--json', 'print JSON'),
+  ).action(
+    act(async (id: string, opts: { data?: string; tree?: boolean; json?: boolean }) =>
+      (await import('./commands/files.js')).filesCommand(id, opts, io),
+    ),
+  );
+
+  remote(
+    program
+      .command('download')
+      .description("download a job's file, a folder of them, or all (checksums verified)")
+      .argument('<job>', 'job id')
+      .argument('[path]', 'a file or folder of the job (see jobhub files); default: every file')
+      .addOption(dataOption())
+      .option('-o, --output <dir>', 'where to put it (default: . for a file, ./job-<id> for a folder)'),
+  ).action(
+    act(async (id: string, p: string | undefined, opts: { data?: string; output?: string }) =>
+      (await import('./commands/files.js')).downloadCommand(id, p, opts, io),
+    ),
+  );
+
+  const workspace = program
+    .command('workspace')
+    .description('workspaces: archives that jobs run fresh copies of (spec: workspace: NAME)');
+  remote(
+    workspace
+      .command('push')
+      .description('upload an archive (tar.gz, tar or zip) as a workspace')
+      .argument('<archive>', 'the archive')
+      .option('--name <name>', 'workspace name (default: the file name)')
+      .option('--owner <org>', "share it with an org's members (default: yours alone; server only)")
+      .addOption(dataOption())
+      .option('--json', 'print JSON'),
+  ).action(
+    act(async (archive: string, opts: { name?: string; owner?: string; data?: string; json?: boolean }) =>
+      (await import('./commands/files.js')).workspacePushCommand(archive, opts, io),
+    ),
+  );
+  remote(
+    workspace
+      .command('list')
+      .description('list workspaces, newest first')
+      .addOption(dataOption())
+      .option('--json', 'print JSON'),
+  ).action(
+    act(async (opts: { data?: string; json?: boolean }) =>
+      (await import('./commands/files.js')).workspaceListCommand(opts, io),
+    ),
+  );
+
   program
     .command('store')
     .description('work on a store')
@@ -244,9 +302,19 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
       '--stop-grace <duration>',
       'time between SIGTERM and SIGKILL when tasks are stopped (default 10s)',
     )
+    .option('--max-file-size <size>', 'largest job file or workspace archive (default 1GiB)')
+    .option('--max-job-files-size <size>', "largest sum of one job's files (default 10GiB)")
+    .option('--retention <duration>', 'remove the files of jobs ended longer ago, e.g. 30d (default: keep)')
+    .option('--files-dir <dir>', 'where file contents are kept (default <data>/blobs, env JOBHUB_FILES_DIR)')
+    .option('--tls-cert <pem>', 'serve HTTPS (and WSS to agents) with this certificate (env JOBHUB_TLS_CERT)')
+    .option('--tls-key <pem>', 'the private key of --tls-cert (env JOBHUB_TLS_KEY)')
+    .option(
+      '--rate-limit <n>',
+      'requests a second per API token, bursts of twice that; 0: off (default 200, env JOBHUB_RATE_LIMIT)',
+    )
     .addHelpText(
       'after',
-      '\nTokens: on first start an admin and an agent token are made and printed once, unless\nJOBHUB_ADMIN_TOKEN and JOBHUB_AGENT_TOKEN give them.',
+      '\nTokens: on first start an admin and an agent token are made and printed once, unless\nJOBHUB_ADMIN_TOKEN and JOBHUB_AGENT_TOKEN give them. See `jobhub token --help`.',
     )
     .action(act(async (opts: ServerFlags) => (await import('./commands/server.js')).serverCommand(opts, io)));
 
@@ -269,6 +337,7 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
     .option('--concurrency <n>', 'tasks run here at once; more wait on the server (default 0: no limit)')
     .action(act(async (opts: AgentFlags) => (await import('./commands/agent.js')).agentCommand(opts, io)));
 
+  registerIdentityCommands(program, io, act);
   return program;
 }
 

@@ -125,6 +125,8 @@ export function detailFromView(view: JobDetailView, spec: JobSpec): JobDetail {
       waitingFor: view.waitingFor,
       stopRequested: view.stopRequested,
       retryOf: view.retryOf,
+      held: view.held,
+      submitter: view.submitter ?? null,
     },
     stages,
     tasks,

@@ -1,6 +1,6 @@
 /** Reading a spec file (or `-` for stdin) for the CLI, with every problem printed located. */
 import { readFileSync } from 'node:fs';
-import { formatProblem, JobhubError, type SpecInvalidError } from '../core/errors.js';
+import { JobhubError } from '../core/errors.js';
 import { type LoadedSpec, loadSpec } from '../spec/index.js';
 
 export interface SpecFile extends LoadedSpec {

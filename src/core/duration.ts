@@ -1,7 +1,7 @@
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /**
- * Parses a duration: a number of seconds, or a string such as `500ms`, `5s`, `2m`, `1h30m`.
+ * Parses a duration: a number of seconds, or a string such as `500ms`, `5s`, `2m`, `1h30m`, `30d`.
  * Returns undefined when the input is not a valid duration.
  */
 export function parseDuration(input: unknown): number | undefined {
@@ -10,7 +10,7 @@ export function parseDuration(input: unknown): number | undefined {
   const text = input.trim();
   if (text === '') return undefined;
   if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
   let total = 0;
   let consumed = 0;
   for (let m = re.exec(text); m; m = re.exec(text)) {

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'not_found'
   | 'conflict'
   | 'too_large'
+  | 'rate_limited'
   | 'unsupported_media_type'
   | 'unsupported'
   | 'placement_failed'
@@ -74,6 +75,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   conflict: 409,
   too_large: 413,
+  rate_limited: 429,
   unsupported_media_type: 415,
   unsupported: 400,
   placement_failed: 409,
@@ -91,6 +93,7 @@ const EXIT_CODE: Record<ErrorCode, number> = {
   not_found: 2,
   conflict: 2,
   too_large: 2,
+  rate_limited: 3,
   unsupported_media_type: 2,
   unsupported: 2,
   placement_failed: 2,

@@ -4,10 +4,18 @@
  * reports come back through `handleReport`; nodes come and go through `nodeConnected`,
  * `reconcile` and `nodeDown`. All decisions go through one serial queue.
  */
-import type { AgentCommand, AgentEndpoint, AgentReport, AttemptRef, LogLine } from '../agent/protocol.js';
+import type {
+  AgentCommand,
+  AgentEndpoint,
+  AgentReport,
+  AttemptRef,
+  JobFilesInfo,
+  LogLine,
+} from '../agent/protocol.js';
 import { ConflictError, JobhubError, NotFoundError } from '../core/errors.js';
 import type { JobStatus } from '../core/types.js';
 import type { PlacementResult } from '../plan/scheduler.js';
+import { secretRefs } from '../spec/secrets.js';
 import type { JobDetail, JobRecord, NodeRecord, Store, TaskRecord } from '../store/store.js';
 import {
   type AttemptFollowUp,
@@ -48,6 +56,14 @@ export interface CoordinatorOptions {
   stopGraceMs?: number;
   /** How long to wait for agents to confirm a job's leftover processes are gone. Default 15s. */
   cleanupTimeoutMs?: number;
+  /** Decrypted secrets of an org, by name (jobs that use `{{.Secrets.X}}`). Default: none exist. */
+  secrets?: (orgId: string, names: string[]) => Promise<Map<string, string>>;
+  /**
+   * The job's files as its tasks get them (inputs, workspace, the job token), made ready before the
+   * job is placed: other jobs' files taken, uploads checked. A JobhubError fails the job before any
+   * task runs, with its message as the reason. Default: jobs have no files.
+   */
+  files?: (job: JobRecord) => Promise<JobFilesInfo>;
   /** Called with each dispatch, with how long the task waited since it could run: for metrics. */
   onDispatch?: (nodeId: string, waitedMs: number) => void;
   /** Where unexpected internal errors are reported. Default: stderr. */
@@ -68,6 +84,8 @@ export class Coordinator {
   private readonly stopGraceMs: number;
   private readonly cleanupTimeoutMs: number;
   private readonly onDispatch: (nodeId: string, waitedMs: number) => void;
+  private readonly secrets: CoordinatorOptions['secrets'];
+  private readonly files: CoordinatorOptions['files'];
   private readonly onError: (err: unknown) => void;
   private readonly queue = new SerialQueue();
   private readonly runs = new Map<number, JobRun>();
@@ -85,6 +103,8 @@ export class Coordinator {
     this.stopGraceMs = opts.stopGraceMs ?? 10_000;
     this.cleanupTimeoutMs = opts.cleanupTimeoutMs ?? 15_000;
     this.onDispatch = opts.onDispatch ?? (() => {});
+    this.secrets = opts.secrets;
+    this.files = opts.files;
     this.onError =
       opts.onError ?? ((err) => process.stderr.write(`jobhub: internal error: ${String(err)}\n`));
     this.nodes = new NodeBook(this.store);
@@ -138,10 +158,16 @@ export class Coordinator {
   }
 
   /** Submits the spec of a job again, as a new job linked by `retryOf` (seed 002's retry). */
-  async retry(jobId: number): Promise<JobRecord> {
+  async retry(jobId: number, submitter?: string | null): Promise<JobRecord> {
     const job = await this.store.getJob(jobId);
     if (!job) throw new NotFoundError(`job ${jobId}`);
-    return this.submit({ spec: job.spec, rawSpec: job.rawSpec, retryOf: job.id });
+    return this.submit({
+      spec: job.spec,
+      rawSpec: job.rawSpec,
+      retryOf: job.id,
+      owner: job.owner,
+      submitter: submitter ?? job.submitter,
+    });
   }
 
   /** Stops a job: queued tasks are skipped, running ones get SIGTERM, then SIGKILL after the grace
@@ -176,6 +202,28 @@ export class Coordinator {
         }
       }
       await this.decide(run, b, kills);
+    });
+  }
+
+  /**
+   * Releases a held job (`hold=true` at submission, inputs uploaded since): it is placed and runs.
+   * ConflictError when it is not held (released already, or ended).
+   */
+  release(jobId: number): Promise<JobRecord> {
+    return this.queue.run(async () => {
+      const run = this.runs.get(jobId);
+      if (!run) {
+        const job = await this.store.getJob(jobId);
+        if (!job) throw new NotFoundError(`job ${jobId}`);
+        throw new ConflictError(`job ${jobId} is ${job.status} and not held`, { status: job.status });
+      }
+      if (!run.job.held) {
+        throw new ConflictError(`job ${jobId} is not held (released already)`, { status: run.job.status });
+      }
+      const b = new ChangeBuilder(this.now());
+      b.jobFields(run, { held: false, waitingFor: null }, { type: 'job.released', ts: b.now, jobId });
+      await this.decide(run, b);
+      return run.job;
     });
   }
 
@@ -402,11 +450,16 @@ export class Coordinator {
   private async decide(run: JobRun, b: ChangeBuilder, outbox: Outbox = []): Promise<void> {
     const commands: Outbox = [...outbox];
     if (run.job.status === 'queued' && !run.job.stopRequested) {
-      if (!(await this.place(run, b))) {
+      if (run.job.held || !(await this.prepareFiles(run, b)) || !(await this.place(run, b))) {
+        if (run.job.held) this.holdWaiting(run, b);
         await this.commit(run, b);
+        if (isJobTerminal(run.job.status)) this.forget(run);
         return;
       }
     }
+    if (run.secrets === undefined) await this.loadSecrets(run);
+    // A job taken up again (restart, new lease holder): its files were made ready before.
+    if (run.files === undefined && this.files && run.job.placement) run.files = await this.files(run.job);
     const ctx: StepContext = {
       b,
       now: b.now,
@@ -484,6 +537,38 @@ export class Coordinator {
     return true;
   }
 
+  /** A held job waits for its release, and says so. */
+  private holdWaiting(run: JobRun, b: ChangeBuilder): void {
+    const why = 'held: waiting for release';
+    if (run.job.waitingFor === why) return;
+    b.jobFields(
+      run,
+      { waitingFor: why },
+      { type: 'job.waiting', ts: b.now, jobId: run.id, data: { waitingFor: why } },
+    );
+  }
+
+  /**
+   * Makes the job's files ready before it is placed (other jobs' files taken, uploads checked). When
+   * they cannot be, the job fails before anything of it runs; returns false then.
+   */
+  private async prepareFiles(run: JobRun, b: ChangeBuilder): Promise<boolean> {
+    if (!this.files || run.files !== undefined) return true;
+    try {
+      run.files = await this.files(run.job);
+      return true;
+    } catch (err) {
+      if (!(err instanceof JobhubError) || !['bad_request', 'not_found', 'conflict'].includes(err.code))
+        throw err;
+      const reason = `inputs: ${err.message}`;
+      run.endReason = reason;
+      for (const t of run.tasks)
+        if (t.status === 'queued') b.task(run, t, 'skipped', { text: `not run: ${reason}` });
+      b.job(run, 'failed', { endedAt: b.now, reason, waitingFor: null });
+      return false;
+    }
+  }
+
   /** Every task has ended: make sure no process of the job is left, then give the final status. */
   private finish(run: JobRun, b: ChangeBuilder, commands: Outbox): void {
     if (run.cleanupPending === null) {
@@ -534,6 +619,17 @@ export class Coordinator {
       if (detail) this.runs.set(run.id, new JobRun(detail));
       throw err;
     }
+  }
+
+  /** Secrets live in memory only: read (and decrypted) when the job is taken up, never stored. */
+  private async loadSecrets(run: JobRun): Promise<void> {
+    const names = secretRefs(run.job.spec);
+    const owner = run.job.owner;
+    if (names.length === 0 || !this.secrets || owner?.type !== 'org') {
+      run.secrets = {};
+      return;
+    }
+    run.secrets = Object.fromEntries(await this.secrets(owner.id, names));
   }
 
   private settleNodes(b: ChangeBuilder): void {

@@ -18,7 +18,7 @@ export function templateContext(run: JobRun): TemplateContext {
   for (const p of run.job.placement ?? []) {
     nodes[p.assignment] = { ip: p.ip, name: p.nodeName, id: p.nodeId, role: p.role };
   }
-  return { job: { id: run.id, name: run.job.name }, nodes };
+  return { job: { id: run.id, name: run.job.name }, nodes, ...(run.secrets ? { secrets: run.secrets } : {}) };
 }
 
 /** The environment every task of the job gets, before the task's own `env`. */
@@ -93,7 +93,15 @@ export function resolveTask(run: JobRun, task: TaskRecord, spec: TaskSpec, ref: 
   const base = jobEnvironment(run, task, ref);
   const cmd = resolveCommand(spec.command, ctx, base, spec.env, spec.workingDir);
   const resolved: ResolvedTask = { ...cmd, label: run.label(task), longRunning: spec.longRunning };
+  const used = Object.values(run.secrets ?? {}).filter((v) => v.length >= 3);
+  if (used.length > 0) resolved.mask = used;
   if (spec.timeoutMs !== undefined) resolved.timeoutMs = spec.timeoutMs;
+  const jobFiles = run.files;
+  const outputs = spec.outputs ?? [];
+  const keepWorkdir = spec.keepWorkdir === true;
+  if (jobFiles && (jobFiles.inputs.length > 0 || jobFiles.workspace || outputs.length > 0 || keepWorkdir)) {
+    resolved.files = { ...jobFiles, outputs, keepWorkdir };
+  }
   if (spec.longRunning && spec.ready) {
     resolved.ready = {
       probes: spec.ready.probes.map((p, i) => resolveProbe(p, i, ctx, cmd)),

@@ -1,5 +1,5 @@
 /** Making a job's records from a normalized spec: the job, its stages, and a task per node. */
-import type { Millis } from '../core/types.js';
+import type { Millis, Owner } from '../core/types.js';
 import { taskInstances } from '../plan/graph.js';
 import type { JobSpec } from '../spec/model.js';
 import type { JobDetail, Store } from '../store/store.js';
@@ -8,13 +8,21 @@ export interface SubmitInput {
   spec: JobSpec;
   rawSpec: string;
   retryOf?: number | null;
+  /** Who owns the job; default the spec's `owner` as written (embedded mode has no users). */
+  owner?: Owner | null;
+  /** Who submitted it. */
+  submitter?: string | null;
+  /** Create it held: queued, not placed until released (its inputs upload meanwhile). */
+  held?: boolean;
 }
 
 export function createJob(store: Store, input: SubmitInput, now: Millis): Promise<JobDetail> {
   const spec = input.spec;
   return store.createJob({
     name: spec.name,
-    owner: spec.owner ?? null,
+    owner: input.owner !== undefined ? input.owner : (spec.owner ?? null),
+    submitter: input.submitter ?? null,
+    held: input.held === true,
     labels: spec.labels,
     rawSpec: input.rawSpec,
     spec,

@@ -3,6 +3,7 @@
  * only through a ChangeBuilder), lookups from the spec, and the bookkeeping of what was sent to
  * agents. Rebuilt from the store when the coordinator (re)starts.
  */
+import type { JobFilesInfo } from '../agent/protocol.js';
 import { stageAssignments } from '../plan/selectors.js';
 import type { StageSpec, TaskSpec } from '../spec/model.js';
 import type { JobDetail, JobRecord, PlacedNode, StageRecord, TaskRecord } from '../store/store.js';
@@ -20,6 +21,10 @@ export class JobRun {
   readonly cleanedNodes = new Set<string>();
   /** Nodes whose cleanup of the job's leftover processes has not been confirmed yet. */
   cleanupPending: Set<string> | null = null;
+  /** The owner org's secrets the spec uses, decrypted, in memory only (loaded before dispatch). */
+  secrets: Record<string, string> | undefined;
+  /** The job's files as its tasks get them (made ready before it was placed); undefined until then. */
+  files: JobFilesInfo | undefined;
   /** Why the job is ending (first failure or the stop request), for its final `reason`. */
   endReason: string | null = null;
 

@@ -58,6 +58,8 @@ const LIVE: ReadonlySet<NodeState> = new Set(['idle', 'busy', 'draining']);
 export class AgentGateway implements AgentRegistry {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
   private readonly sessions = new Map<string, AgentSession>();
+  /** The agent token each open session connected with (a revocation closes its sessions). */
+  private readonly sessionTokens = new Map<AgentSession, string>();
   private readonly lastHeard = new Map<string, number>();
   private readonly instances = new Map<string, string>();
   private readonly pendingReady = new Map<string, (cmds: AgentCommand[]) => void>();
@@ -81,9 +83,20 @@ export class AgentGateway implements AgentRegistry {
       const m = JSON.parse(payload) as { node: string; instance: string };
       this.instances.set(m.node, m.instance);
     });
+    await this.opts.link.listen('revoked', (tokenId) => this.revoked(tokenId));
     server.on('upgrade', (req, socket, head) => void this.upgrade(req, socket, head));
     this.timers.push(setInterval(() => void this.check(), Math.min(1000, this.heartbeatMs)));
     this.timers.push(setInterval(() => void this.flushHeard(), this.heartbeatMs));
+  }
+
+  /** A token was revoked (here or on another replica): forget it, and close its agents' sessions. */
+  revoked(tokenId: string): void {
+    this.opts.auth.forget?.();
+    for (const [session, t] of this.sessionTokens) {
+      if (t !== tokenId) continue;
+      this.opts.log(`node ${session.nodeId ?? '?'}: its agent token was revoked; disconnecting it`);
+      session.close('the agent token was revoked');
+    }
   }
 
   /** The lease holder's coordinator (re)starts watching nodes; they get a full timeout first. */
@@ -208,10 +221,12 @@ export class AgentGateway implements AgentRegistry {
           this.heardSinceFlush.add(nodeId);
         },
         closed: (s) => {
+          this.sessionTokens.delete(s);
           if (s.nodeId && this.sessions.get(s.nodeId) === s) this.sessions.delete(s.nodeId);
           if (s.nodeId && s.instance) this.pendingReady.delete(`${s.nodeId}/${s.instance}`);
         },
       });
+      this.sessionTokens.set(session, principal.tokenId);
     });
   }
 

@@ -35,6 +35,7 @@ const ERROR_CODE_SET: Record<ErrorCode, true> = {
   not_found: true,
   conflict: true,
   too_large: true,
+  rate_limited: true,
   unsupported_media_type: true,
   unsupported: true,
   placement_failed: true,
@@ -51,9 +52,12 @@ const EVENT_TYPE_SET: Record<EventType, true> = {
   'job.placed': true,
   'job.waiting': true,
   'job.stop_requested': true,
+  'job.released': true,
+  'job.deleted': true,
   'stage.status': true,
   'task.status': true,
   'task.superseded': true,
+  audit: true,
   'node.registered': true,
   'node.state': true,
 };
@@ -115,6 +119,12 @@ export const JobSummary = Type.Object(
     waitingFor: Nullable(Type.String(), { description: 'Why a queued job is not running yet' }),
     stopRequested: Type.Boolean(),
     retryOf: Nullable(Type.Integer(), { description: 'The job this one retries' }),
+    held: Type.Boolean({
+      description: 'Submitted with `hold=true` and not released yet: queued, inputs may still be uploaded',
+    }),
+    submitter: Nullable(Type.String(), {
+      description: 'Who submitted it: a user, or the end user a portal named',
+    }),
   },
   { description: 'A job, without its stages and tasks' },
 );
@@ -155,6 +165,7 @@ export const ListJobsQuery = Type.Object({
     Type.Array(StringEnum(JOB_STATUSES), { description: 'Repeat the parameter or separate by commas' }),
   ),
   owner: Type.Optional(Type.String({ minLength: 1, description: 'Owner name or id' })),
+  submitter: Type.Optional(Type.String({ minLength: 1, description: 'Only jobs of this submitter' })),
   label: Type.Optional(
     Type.Array(Type.String({ pattern: '^[^=]+=.*$' }), {
       description: '`key=value`; repeatable; every one must match',
@@ -275,6 +286,23 @@ export const SpecBody = {
   content: {
     'application/json': { schema: SpecObject },
     ...Object.fromEntries(SPEC_TEXT_TYPES.map((t) => [t, { schema: SpecText }])),
+  },
+};
+
+/** The request body of a submission: a spec, or (multipart) a `spec` part and the job's input files. */
+export const SubmitBody = {
+  content: {
+    ...SpecBody.content,
+    'multipart/form-data': {
+      schema: Type.Object(
+        { spec: Type.Optional(Type.String({ description: 'The job spec, YAML or JSON' })) },
+        {
+          additionalProperties: true,
+          description:
+            'A "spec" part, and a file part for each input: named by its field, or by its filename for a field "file"',
+        },
+      ),
+    },
   },
 };
 
@@ -476,10 +504,187 @@ export const OpenApiDocument = Type.Object(
 );
 
 // ---------------------------------------------------------------------------------------------
+// Files (inputs, outputs, kept working directories, workspaces)
+
+const FILE_KIND_VALUES = ['input', 'output', 'workdir', 'workspace'] as const;
+
+export const FileView = Type.Object(
+  {
+    path: Type.String({
+      description:
+        "Path in the job's tree: `inputs/…`, `outputs/…` (`outputs/<node>/…` with several nodes), `workdir/…`, `workspace/…`",
+    }),
+    size: Type.Integer({ minimum: 0, description: 'Bytes' }),
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the content, hex' }),
+    kind: StringEnum(FILE_KIND_VALUES),
+    task: Nullable(Type.String(), {
+      description: 'The task that made it, `stage/node/task` (null for inputs)',
+    }),
+    taskId: Nullable(Type.Integer()),
+    node: Nullable(Type.String(), { description: 'The node assignment it came from' }),
+    nodeId: Nullable(Type.String(), { description: 'The node it came from' }),
+    createdAt: Time,
+  },
+  { description: 'A file of a job' },
+);
+export type FileView = Static<typeof FileView>;
+
+export interface FileTreeNode {
+  name: string;
+  path: string;
+  type: 'dir' | 'file';
+  size: number;
+  file?: FileView;
+  children?: FileTreeNode[];
+}
+
+const TreeNode = Type.Object(
+  {
+    name: Type.String(),
+    path: Type.String(),
+    type: StringEnum(['dir', 'file'] as const),
+    size: Type.Integer({ minimum: 0, description: 'Bytes (of everything under a folder)' }),
+    file: Type.Optional(FileView),
+    children: Type.Optional(
+      Type.Array(Type.Object({}, { additionalProperties: true }), { description: 'Nodes of the same shape' }),
+    ),
+  },
+  { description: 'A folder or a file of the tree' },
+);
+
+export const FileList = Type.Object(
+  {
+    files: Type.Array(FileView, { description: 'Every file, by path' }),
+    tree: Type.Optional(TreeNode),
+  },
+  { description: "A job's files; with `tree=true` also as a tree of folders" },
+);
+export type FileList = Static<typeof FileList>;
+
+export const FileListQuery = Type.Object({
+  tree: Type.Optional(Type.Boolean({ default: false, description: 'Also answer the files as a tree' })),
+});
+export type FileListQuery = Static<typeof FileListQuery>;
+
+export const FilePathParams = Type.Object({
+  id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Job id' }),
+  '*': Type.String({ minLength: 1, description: "The file's path in the job's tree" }),
+});
+export type FilePathParams = Static<typeof FilePathParams>;
+
+export const ArchiveQuery = Type.Object({
+  path: Type.Optional(Type.String({ description: 'A folder of the tree (default: every file)' })),
+});
+export type ArchiveQuery = Static<typeof ArchiveQuery>;
+
+export const UploadQuery = Type.Object({
+  name: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'Name of the input (a raw body); multipart parts use their filename',
+    }),
+  ),
+});
+export type UploadQuery = Static<typeof UploadQuery>;
+
+export const UploadResponse = Type.Object(
+  { files: Type.Array(FileView) },
+  { description: 'The files stored' },
+);
+export type UploadResponse = Static<typeof UploadResponse>;
+
+export const DeleteJobResponse = Type.Object(
+  {
+    id: Type.Integer(),
+    deleted: Type.Literal(true),
+    files: Type.Integer({ description: 'Files deleted with it' }),
+  },
+  { description: 'The job and its files are gone' },
+);
+export type DeleteJobResponse = Static<typeof DeleteJobResponse>;
+
+export const SubmitQuery = Type.Object({
+  hold: Type.Optional(
+    Type.Boolean({
+      default: false,
+      description:
+        'Create the job held: queued and not placed until `POST /jobs/{id}/release` (upload inputs meanwhile)',
+    }),
+  ),
+});
+export type SubmitQuery = Static<typeof SubmitQuery>;
+
+/**
+ * What an upload body is, in the document. The body reaches the route as a stream, so these schemas
+ * must accept any value: raw bytes (any content type; the schema only describes), or multipart parts.
+ */
+export const BinaryBody = {
+  content: {
+    'application/octet-stream': { schema: { description: "The file's bytes, as they are (streamed)" } },
+    'multipart/form-data': {
+      schema: {
+        type: 'object',
+        additionalProperties: true,
+        description: 'One or more file parts (streamed)',
+      },
+    },
+  },
+};
+
+export const WorkspaceView = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+    size: Type.Integer({ minimum: 0 }),
+    format: StringEnum(['tar.gz', 'tar', 'zip'] as const),
+    owner: Nullable(Owner),
+    createdAt: Time,
+  },
+  {
+    description:
+      'An archive jobs run fresh copies of; only its owner (a user, or the members of an org) sees and uses it',
+  },
+);
+export type WorkspaceView = Static<typeof WorkspaceView>;
+
+export const WorkspaceList = Type.Object(
+  { results: Type.Array(WorkspaceView) },
+  { description: 'Newest first' },
+);
+export type WorkspaceList = Static<typeof WorkspaceList>;
+
+export const WorkspaceResponse = Type.Object({ id: Type.String(), workspace: WorkspaceView });
+export type WorkspaceResponse = Static<typeof WorkspaceResponse>;
+
+export const WorkspaceQuery = Type.Object({
+  name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', description: 'The workspace name' }),
+  owner: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'An org (name or id) to share it with; default: the caller (its user)',
+    }),
+  ),
+});
+export type WorkspaceQuery = Static<typeof WorkspaceQuery>;
+
+export const OutputQuery = Type.Object({
+  task: Type.Integer({ minimum: 1, description: 'The task that made the file' }),
+  kind: StringEnum(['output', 'workdir'] as const),
+  path: Type.String({ minLength: 1, description: "Relative to the task's working directory" }),
+});
+export type OutputQuery = Static<typeof OutputQuery>;
+
+export const OutputResponse = Type.Object({ file: FileView }, { description: 'The file stored' });
+
+/** Routes agents call with a job's token. */
+export const JOB_TOKEN_SECURED: Array<Record<string, string[]>> = [{ jobToken: [] }];
+
+// ---------------------------------------------------------------------------------------------
 // Route helpers
 
 /** Error statuses a route can answer with, besides 500. */
-export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 503;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 503;
 
 /** A route's `response` map: its success schemas plus the error body for each listed status and 500. */
 export function responses(
@@ -491,7 +696,7 @@ export function responses(
   return out;
 }
 
-/** Error statuses of every authenticated route. */
-export const AUTH_ERRORS = [401, 403] as const;
+/** Error statuses of every authenticated route (429: the token's rate limit). */
+export const AUTH_ERRORS = [401, 403, 429] as const;
 /** Error statuses of routes with a body. */
 export const BODY_ERRORS = [400, 413, 415] as const;

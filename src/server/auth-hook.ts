@@ -4,9 +4,10 @@
  * speak the agent protocol (the WebSocket at `/api/v1/agent/connect`, served by the gateway, which
  * checks its own tokens), so they are refused here.
  */
-import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { JobhubError } from '../core/errors.js';
 import type { Authenticator, Principal } from './context.js';
+import { RateLimiter } from './rate-limit.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -26,8 +27,16 @@ export const PUBLIC_API_PATHS: ReadonlySet<string> = new Set([
 
 /** Whether a route (by its registered path) needs an API token. */
 export function needsToken(routePath: string): boolean {
-  return routePath.startsWith(API_PREFIX) && !PUBLIC_API_PATHS.has(routePath);
+  return (
+    routePath.startsWith(API_PREFIX) &&
+    !PUBLIC_API_PATHS.has(routePath) &&
+    // (files) Agents fetch and upload a job's files with that job's token (routes/files.ts checks it).
+    !routePath.startsWith(AGENT_JOB_FILES_PREFIX)
+  );
 }
+
+/** Routes that authenticate with a job's token (`x-job-token`) instead of an API token. */
+export const AGENT_JOB_FILES_PREFIX = '/api/v1/agent/jobs/';
 
 /** The token of a request: `X-Api-Token`, or `Authorization: Bearer <token>`. */
 export function tokenOf(req: FastifyRequest): string | undefined {
@@ -39,8 +48,23 @@ export function tokenOf(req: FastifyRequest): string | undefined {
   return m?.[1];
 }
 
-export function authHook(auth: Authenticator): onRequestAsyncHookHandler {
-  return async (req) => {
+/** Takes a request from the key's bucket, or answers 429 with Retry-After. */
+function limit(limiter: RateLimiter, key: string, reply: FastifyReply): void {
+  const waitMs = limiter.take(key);
+  if (waitMs === 0) return;
+  reply.header('retry-after', String(Math.max(1, Math.ceil(waitMs / 1000))));
+  throw new JobhubError(
+    'rate_limited',
+    `too many requests with this token: at most ${limiter.perSecond} a second; retry in ${waitMs}ms`,
+    { retryAfterMs: waitMs },
+  );
+}
+
+export function authHook(
+  auth: Authenticator,
+  limiter = new RateLimiter({ perSecond: 0 }),
+): onRequestAsyncHookHandler {
+  return async (req, reply) => {
     const token = tokenOf(req);
     if (token === undefined) {
       throw new JobhubError(
@@ -49,7 +73,12 @@ export function authHook(auth: Authenticator): onRequestAsyncHookHandler {
       );
     }
     const principal = await auth.check(token);
-    if (!principal) throw new JobhubError('unauthorized', 'unknown or revoked API token');
+    if (!principal) {
+      // Guessing tokens costs the guesser's address its bucket.
+      limit(limiter, `addr:${req.ip}`, reply);
+      throw new JobhubError('unauthorized', 'unknown, revoked or expired API token');
+    }
+    limit(limiter, principal.tokenId, reply);
     if (principal.kind === 'agent') {
       throw new JobhubError('forbidden', 'agent tokens may only connect agents; use an admin token');
     }
@@ -61,9 +90,9 @@ export function authHook(auth: Authenticator): onRequestAsyncHookHandler {
  * Decorates requests with `principal` and adds the token check to every route registered from now
  * on that needs it (a route-level hook: unknown paths answer 404 without asking for a token).
  */
-export function registerAuth(app: FastifyInstance, auth: Authenticator): void {
+export function registerAuth(app: FastifyInstance, auth: Authenticator, limiter?: RateLimiter): void {
   app.decorateRequest('principal', null);
-  const hook = authHook(auth);
+  const hook = authHook(auth, limiter);
   app.addHook('onRoute', (route) => {
     if (!needsToken(route.url ?? route.path)) return;
     const existing = route.onRequest;

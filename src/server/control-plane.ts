@@ -15,7 +15,8 @@ export type ControlOp =
   | { op: 'adopt'; jobId: number }
   | { op: 'stop'; jobId: number; reason: string; force: boolean }
   | { op: 'drain'; nodeId: string; on: boolean }
-  | { op: 'node'; nodeId: string };
+  | { op: 'node'; nodeId: string }
+  | { op: 'release'; jobId: number };
 
 export interface ControlPlaneOptions {
   store: Store;
@@ -37,10 +38,16 @@ export class ControlPlane {
     return detail.job;
   }
 
-  async retry(jobId: number): Promise<JobRecord> {
+  async retry(jobId: number, submitter?: string | null): Promise<JobRecord> {
     const job = await this.opts.store.getJob(jobId);
     if (!job) throw new NotFoundError(`job ${jobId}`);
-    return this.submit({ spec: job.spec, rawSpec: job.rawSpec, retryOf: job.id });
+    return this.submit({
+      spec: job.spec,
+      rawSpec: job.rawSpec,
+      retryOf: job.id,
+      owner: job.owner,
+      submitter: submitter ?? job.submitter,
+    });
   }
 
   async requestStop(jobId: number, reason: string, opts: { force?: boolean } = {}): Promise<void> {
@@ -54,6 +61,21 @@ export class ControlPlane {
     await this.until(async () => {
       const j = await this.opts.store.getJob(jobId);
       return j && (j.stopRequested || isJobTerminal(j.status)) ? true : undefined;
+    });
+  }
+
+  /** Releases a held job (see Coordinator.release); the answer waits until the store shows it. */
+  async release(jobId: number): Promise<JobRecord> {
+    const c = this.opts.leader();
+    if (c) return c.release(jobId);
+    const job = await this.opts.store.getJob(jobId);
+    if (!job) throw new NotFoundError(`job ${jobId}`);
+    if (!job.held)
+      throw new ConflictError(`job ${jobId} is not held (released already)`, { status: job.status });
+    await this.forward({ op: 'release', jobId });
+    return this.until(async () => {
+      const j = await this.opts.store.getJob(jobId);
+      return j && !j.held ? j : undefined;
     });
   }
 
@@ -81,6 +103,9 @@ export class ControlPlane {
         return c.requestStop(op.jobId, op.reason, { force: op.force }).catch(() => {});
       case 'drain':
         await c.setDraining(op.nodeId, op.on).catch(() => {});
+        return;
+      case 'release':
+        await c.release(op.jobId).catch(() => {});
         return;
       case 'node': {
         const node = await this.opts.store.getNode(op.nodeId);

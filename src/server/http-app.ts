@@ -25,8 +25,11 @@ import { SHARED_SCHEMAS, SPEC_TEXT_TYPES } from './api-schemas.js';
 import { registerAuth } from './auth-hook.js';
 import type { ApiContext } from './context.js';
 import type { Metrics } from './metrics.js';
+import { DEFAULT_RATE_PER_SECOND, RateLimiter } from './rate-limit.js';
 import type { RouteDeps } from './routes/common.js';
 import { eventRoutes } from './routes/events.js';
+import { fileRoutes } from './routes/files.js';
+import { identityRoutes } from './routes/identity.js';
 import { jobStreamRoutes } from './routes/job-streams.js';
 import { jobRoutes } from './routes/jobs.js';
 import { nodeRoutes } from './routes/nodes.js';
@@ -39,6 +42,10 @@ export interface HttpAppOptions {
   bodyLimit?: number;
   /** Time between heartbeat comments on event streams. Default 15s. */
   sseHeartbeatMs?: number;
+  /** Requests per second per API token (burst: twice that); 0 turns limiting off. Default 200. */
+  rateLimit?: number;
+  /** Serve HTTPS with this PEM certificate and key. Default: plain HTTP. */
+  https?: { cert: Buffer; key: Buffer };
 }
 
 /** A route the app registered, as `onRoute` saw it. */
@@ -62,6 +69,7 @@ const VERSION = (
 
 export async function buildHttpApp(ctx: ApiContext, opts: HttpAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(opts.https ? { https: opts.https } : {}),
     logger: false,
     bodyLimit: opts.bodyLimit ?? 10 * 1024 * 1024,
     exposeHeadRoutes: false,
@@ -94,12 +102,24 @@ export async function buildHttpApp(ctx: ApiContext, opts: HttpAppOptions = {}): 
         { name: 'specs', description: 'Validate and plan specs without running them' },
         { name: 'nodes', description: 'The nodes agents registered' },
         { name: 'events', description: 'The event history of jobs and nodes' },
+        { name: 'files', description: "A job's files: inputs, outputs, kept working directories" },
+        { name: 'workspaces', description: 'Archives that jobs run fresh copies of' },
+        {
+          name: 'agents',
+          description: "What agents call with a job's token: its inputs, workspace, outputs",
+        },
         { name: 'service', description: 'Health, readiness, metrics, this document' },
       ],
       components: {
         securitySchemes: {
           apiToken: { type: 'apiKey', in: 'header', name: 'X-Api-Token' },
           bearer: { type: 'http', scheme: 'bearer' },
+          jobToken: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'x-job-token',
+            description: "A job's token, given to the agents that run its tasks: opens that job's files only",
+          },
         },
       },
     },
@@ -107,7 +127,7 @@ export async function buildHttpApp(ctx: ApiContext, opts: HttpAppOptions = {}): 
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
   registerBodyParsers(app);
-  registerAuth(app, ctx.auth);
+  registerAuth(app, ctx.auth, new RateLimiter({ perSecond: opts.rateLimit ?? DEFAULT_RATE_PER_SECOND }));
   registerErrorHandlers(app);
 
   const streams = new SseRegistry();
@@ -135,6 +155,8 @@ export async function buildHttpApp(ctx: ApiContext, opts: HttpAppOptions = {}): 
   specRoutes(app, deps);
   nodeRoutes(app, deps);
   eventRoutes(app, deps);
+  fileRoutes(app, deps);
+  identityRoutes(app, deps);
   return app;
 }
 
@@ -187,6 +209,8 @@ function registerBodyParsers(app: FastifyInstance): void {
   app.addContentTypeParser([...SPEC_TEXT_TYPES], { parseAs: 'string' }, (_req, body, done) => {
     done(null, String(body));
   });
+  // (files) A submission may carry its inputs: multipart bodies reach the route as a stream.
+  app.addContentTypeParser('multipart/form-data', (_req, payload, done) => done(null, payload));
 }
 
 function malformedJson(text: string, err: unknown): JobhubError {

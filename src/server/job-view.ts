@@ -53,6 +53,8 @@ export function jobSummary(job: JobRecord): JobSummary {
     waitingFor: job.waitingFor,
     stopRequested: job.stopRequested,
     retryOf: job.retryOf,
+    held: job.held,
+    submitter: job.submitter,
   };
 }
 

@@ -6,10 +6,14 @@
  * coordinator finish its turn, close the store) and idempotent. Tasks keep running on the agents
  * across a server restart.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ServerConfig } from '../app/server-config.js';
+import { JobhubError } from '../core/errors.js';
 import { Coordinator } from '../engine/coordinator.js';
 import { EventBus } from '../engine/event-bus.js';
+import { FileService } from '../files/file-service.js';
+import { FsBlobStore } from '../files/fs-blob-store.js';
 import { PostgresStore } from '../store/postgres/index.js';
 import { SqliteStore } from '../store/sqlite/index.js';
 import type { Store } from '../store/store.js';
@@ -19,8 +23,10 @@ import { ClusterPlacer } from './cluster-placer.js';
 import type { ApiContext } from './context.js';
 import { ControlPlane } from './control-plane.js';
 import { buildHttpApp } from './http-app.js';
+import { JobTokens } from './job-tokens.js';
 import { Metrics } from './metrics.js';
 import { Replica } from './replica.js';
+import { ServerKey } from './server-key.js';
 import { bootstrapTokens, StoreAuthenticator } from './tokens.js';
 
 export interface RunningServer {
@@ -46,6 +52,16 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
       ? new PgLink(config.database, config.databaseSchema ?? 'public', log)
       : new LocalLink();
   const mode = pgStore ? 'inbox' : 'direct';
+  const key = ServerKey.load(process.env, pgStore ? undefined : config.dataDir);
+  // (files) Blobs on this machine's file system; the job tokens agents fetch and upload with.
+  const jobTokens = new JobTokens(key);
+  const blobs = new FsBlobStore(config.filesDir ?? path.join(config.dataDir, 'blobs'));
+  await blobs.sweepTemp();
+  const files = new FileService({
+    store,
+    blobs,
+    limits: { maxFileSize: config.maxFileSize, maxJobFilesSize: config.maxJobFilesSize },
+  });
   const bus = new EventBus();
   const metrics = new Metrics();
   const auth = new StoreAuthenticator(store);
@@ -85,6 +101,11 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
       },
       onError: (err) =>
         log(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),
+      files: async (job) => ({ token: jobTokens.sign(job.id), ...(await files.prepare(job)) }),
+      secrets: async (orgId, names) => {
+        const sealed = await store.getSecrets(orgId, names);
+        return new Map([...sealed].map(([n, v]) => [n, key.decrypt(v)]));
+      },
     });
     return c;
   };
@@ -100,19 +121,32 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
     connectedNodes: () => gateway.connectedNodes(),
     ready: () => ready,
     now: Date.now,
+    files,
+    jobTokens,
+    key,
+    async tokenRevoked(tokenId) {
+      // Here at once; other replicas (and this one's gateway) through the link.
+      auth.forget();
+      await link.notify('revoked', tokenId);
+    },
   };
-  const app = await buildHttpApp(ctx, { bodyLimit: config.bodyLimit });
+  const app = await buildHttpApp(ctx, {
+    bodyLimit: config.bodyLimit,
+    rateLimit: config.rateLimit,
+    ...(config.tlsCert && config.tlsKey ? { https: readTls(config.tlsCert, config.tlsKey) } : {}),
+  });
   await gateway.attach(app.server);
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   await r.start();
   ready = true;
+  const retention = startRetention(files, config, log);
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
 
   let stopping: Promise<void> | undefined;
   return {
-    url: `http://${host}:${port}`,
+    url: `${config.tlsCert ? 'https' : 'http'}://${host}:${port}`,
     port,
     store,
     replica: r,
@@ -121,6 +155,7 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
     stop() {
       stopping ??= (async () => {
         ready = false;
+        if (retention) clearInterval(retention);
         gateway.close();
         await app.close();
         await r.stop();
@@ -130,4 +165,40 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
       return stopping;
     },
   };
+}
+
+/** Retention: the files of jobs ended longer ago than `--retention` go, checked now and then. */
+function startRetention(
+  files: FileService,
+  config: ServerConfig,
+  log: (line: string) => void,
+): NodeJS.Timeout | undefined {
+  const keepMs = config.retentionMs;
+  if (keepMs === undefined) return undefined;
+  const sweep = () =>
+    files.sweep(keepMs).then(
+      (r) => {
+        if (r.jobs > 0) log(`retention: removed ${r.files} file(s) of ${r.jobs} job(s)`);
+      },
+      (err: unknown) => log(`retention failed: ${err instanceof Error ? err.message : String(err)}`),
+    );
+  void sweep();
+  const timer = setInterval(() => void sweep(), config.retentionCheckMs);
+  timer.unref();
+  return timer;
+}
+
+/** The certificate and key files, read at start: a missing or unreadable one is a clear error. */
+function readTls(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
+  const read = (flag: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new JobhubError(
+        'bad_request',
+        `${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      );
+    }
+  };
+  return { cert: read('--tls-cert', certFile), key: read('--tls-key', keyFile) };
 }

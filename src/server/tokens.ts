@@ -1,9 +1,11 @@
 /**
  * Tokens: made at first start (or taken from the environment), stored only as SHA-256 hashes, shown
- * once. `check` answers who a token belongs to; answers are cached briefly, since every request asks.
+ * once. `check` answers who a token belongs to: its user, the user's orgs and roles, the token's
+ * scope; expired and revoked tokens are nobody. Answers are cached for a moment, since every request
+ * asks; a revocation takes effect within that moment on every replica.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Store, TokenKind } from '../store/store.js';
+import type { Store, TokenKind, TokenRecord } from '../store/store.js';
 import type { Authenticator, Principal } from './context.js';
 
 export function hashToken(token: string): string {
@@ -11,50 +13,73 @@ export function hashToken(token: string): string {
 }
 
 export function newToken(kind: TokenKind): string {
-  return `jh${kind === 'admin' ? 'a' : 'g'}_${randomBytes(24).toString('base64url')}`;
+  return `jh${kind === 'user' ? 'u' : 'g'}_${randomBytes(24).toString('base64url')}`;
 }
+
+/** The server-wide admin user, made at first start. */
+export const ADMIN_USER = 'admin';
 
 export interface BootstrapResult {
   /** Tokens made now: to be printed once, never again. */
-  created: Partial<Record<TokenKind, string>>;
+  created: { admin?: string; agent?: string };
 }
 
 /**
- * Makes sure an admin and an agent token exist: the ones given (JOBHUB_ADMIN_TOKEN,
- * JOBHUB_AGENT_TOKEN) are registered if new; without them, new ones are made when none exists yet.
+ * Makes sure the admin user exists, with a token, and an agent token exists: the ones given
+ * (JOBHUB_ADMIN_TOKEN, JOBHUB_AGENT_TOKEN) are registered if new; without them, new ones are made
+ * when none exists yet.
  */
 export async function bootstrapTokens(
   store: Store,
-  given: Partial<Record<TokenKind, string>>,
+  given: { admin?: string; agent?: string },
   now: number,
 ): Promise<BootstrapResult> {
+  if (!(await store.getUser(ADMIN_USER))) {
+    await store.createUser({ id: ADMIN_USER, name: ADMIN_USER, serverAdmin: true, createdAt: now });
+  }
   const existing = await store.listTokens();
   const created: BootstrapResult['created'] = {};
-  for (const kind of ['admin', 'agent'] as const) {
-    const token = given[kind];
+  const wanted: Array<['admin' | 'agent', TokenKind]> = [
+    ['admin', 'user'],
+    ['agent', 'agent'],
+  ];
+  for (const [which, kind] of wanted) {
+    const fields = kind === 'user' ? { userId: ADMIN_USER, actFor: true } : {};
+    const token = given[which];
     if (token !== undefined) {
       if (!(await store.findToken(hashToken(token)))) {
         await store.createToken({
           id: randomUUID(),
           kind,
-          name: `${kind} (from environment)`,
+          name: `${which} (from environment)`,
           hash: hashToken(token),
           createdAt: now,
+          ...fields,
         });
       }
-    } else if (!existing.some((t) => t.kind === kind && t.revokedAt === null)) {
+    } else if (
+      !existing.some(
+        (t) => t.kind === kind && t.revokedAt === null && (kind === 'agent' || t.userId === ADMIN_USER),
+      )
+    ) {
       const made = newToken(kind);
       await store.createToken({
         id: randomUUID(),
         kind,
-        name: `first ${kind} token`,
+        name: `first ${which} token`,
         hash: hashToken(made),
         createdAt: now,
+        ...fields,
       });
-      created[kind] = made;
+      created[which] = made;
     }
   }
   return { created };
+}
+
+/** Whether a token may be used at `now`. */
+export function tokenLive(t: TokenRecord, now: number): boolean {
+  return t.revokedAt === null && (t.expiresAt === null || t.expiresAt > now);
 }
 
 export class StoreAuthenticator implements Authenticator {
@@ -62,8 +87,13 @@ export class StoreAuthenticator implements Authenticator {
 
   constructor(
     private readonly store: Store,
-    private readonly ttlMs = 5000,
+    private readonly ttlMs = 2000,
   ) {}
+
+  /** Forgets cached answers (after a revocation here). */
+  forget(): void {
+    this.cache.clear();
+  }
 
   async check(token: string): Promise<Principal | undefined> {
     const hash = hashToken(token);
@@ -71,12 +101,33 @@ export class StoreAuthenticator implements Authenticator {
     const hit = this.cache.get(hash);
     if (hit && hit.until > now) return hit.principal;
     const record = await this.store.findToken(hash);
-    const principal =
-      record && record.revokedAt === null
-        ? { tokenId: record.id, kind: record.kind, name: record.name }
-        : undefined;
+    const principal = record && tokenLive(record, now) ? await this.principalOf(record) : undefined;
     if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(hash, { principal, until: now + this.ttlMs });
+    // An expiring token is not cached past its expiry.
+    this.cache.set(hash, { principal, until: Math.min(now + this.ttlMs, record?.expiresAt ?? Infinity) });
     return principal;
+  }
+
+  private async principalOf(record: TokenRecord): Promise<Principal | undefined> {
+    const base = {
+      tokenId: record.id,
+      kind: record.kind,
+      name: record.name,
+      scope: record.scope,
+      actFor: record.actFor,
+    };
+    if (record.kind === 'agent' || record.userId === null) {
+      return { ...base, userId: null, userName: null, serverAdmin: false, orgs: new Map() };
+    }
+    const user = await this.store.getUser(record.userId);
+    if (!user) return undefined;
+    const memberships = await this.store.listMemberships({ userId: user.id });
+    return {
+      ...base,
+      userId: user.id,
+      userName: user.name,
+      serverAdmin: user.serverAdmin,
+      orgs: new Map(memberships.map((m) => [m.orgId, m.role])),
+    };
   }
 }

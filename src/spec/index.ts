@@ -5,6 +5,7 @@
 import { type ErrorDetail, SpecInvalidError } from '../core/errors.js';
 import type { JobSpec } from './model.js';
 import { normalize } from './normalize.js';
+import { fileRules } from './rules-files.js';
 import { graphRules } from './rules-graph.js';
 import { taskRules } from './rules-tasks.js';
 import { JobSpecInput } from './schema.js';
@@ -65,6 +66,7 @@ function check(text: string): { problems: ErrorDetail[]; value: unknown } {
     ...schemaProblems(JobSpecInput, value),
     ...graphRules(value as Record<string, unknown>),
     ...taskRules(value as Record<string, unknown>),
+    ...fileRules(value as Record<string, unknown>),
   ];
   const seen = new Set<string>();
   const problems: ErrorDetail[] = [];

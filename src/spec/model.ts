@@ -89,6 +89,10 @@ interface TaskBase {
   workingDir: string;
   timeoutMs?: number;
   retries: RetrySpec;
+  /** Globs of files to keep when the task ends (absent: none). */
+  outputs?: string[];
+  /** Keep the whole final working directory (absent: false). */
+  keepWorkdir?: boolean;
 }
 
 export type TaskSpec =
@@ -121,6 +125,13 @@ export interface PipelineSpec {
   stages: string[];
 }
 
+/** A file every task of the job finds in its working directory at `to`. */
+export type InputSpec =
+  /** Another job's file (`job:ID:source:destination`). */
+  | { kind: 'job'; jobId: number; source: string; to: string }
+  /** A file uploaded with the submission, by name. */
+  | { kind: 'upload'; name: string; to: string };
+
 export interface JobSpec {
   name: string;
   description?: string;
@@ -132,4 +143,8 @@ export interface JobSpec {
   /** As written; empty for a pure DAG spec. */
   pipelines: PipelineSpec[];
   stages: StageSpec[];
+  /** Files put into every task's working directory (absent: none besides uploads). */
+  inputs?: InputSpec[];
+  /** The workspace (id or name) the job runs a fresh copy of. */
+  workspace?: string;
 }

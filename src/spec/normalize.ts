@@ -3,9 +3,11 @@
  * compiled into each stage's `needs`. Runs only on specs that passed validation.
  */
 import { parseDuration } from '../core/duration.js';
+import { cleanRelPath, isDescriptor, parseDescriptor } from '../files/paths.js';
 import type {
   CommandSpec,
   EnvVar,
+  InputSpec,
   JobSpec,
   NodeAssignment,
   ProbeSpec,
@@ -49,7 +51,27 @@ export function normalize(input: JobSpecInput): JobSpec {
     spec.owner = { id: input.owner.id ?? '', name: input.owner.name ?? '', type: input.owner.type ?? 'user' };
   }
   if (input.workload) spec.workload = { ...input.workload };
+  if (input.inputs !== undefined) spec.inputs = normalizeInputs(input.inputs);
+  if (input.workspace !== undefined) spec.workspace = input.workspace;
   return spec;
+}
+
+/** Inputs, already checked by the rules: descriptors parsed, destinations in canonical form. */
+function normalizeInputs(inputs: NonNullable<JobSpecInput['inputs']>): InputSpec[] {
+  return inputs.map((item) => {
+    const o = typeof item === 'string' ? (isDescriptor(item) ? { from: item } : { name: item }) : item;
+    if (o.from !== undefined) {
+      const d = parseDescriptor(o.from);
+      return {
+        kind: 'job',
+        jobId: d.jobId,
+        source: d.source,
+        to: o.to !== undefined ? cleanRelPath(o.to) : d.to,
+      };
+    }
+    const name = cleanRelPath(o.name ?? '');
+    return { kind: 'upload', name, to: o.to !== undefined ? cleanRelPath(o.to) : name };
+  });
 }
 
 function normalizeAssignments(input: JobSpecInput): NodeAssignment[] {
@@ -166,6 +188,8 @@ function normalizeTask(t: TaskInput, index: number): TaskSpec {
     env: normalizeEnv(t.env),
     workingDir: t.workingDir ?? '',
     retries: normalizeRetries(t.retries),
+    ...(t.outputs !== undefined ? { outputs: [...t.outputs] } : {}),
+    ...(t.keepWorkdir === true ? { keepWorkdir: true } : {}),
   } satisfies Partial<TaskSpec>;
   const timeoutMs = parseDuration(t.timeout);
   const withTimeout = timeoutMs !== undefined ? { ...base, timeoutMs } : base;

@@ -370,7 +370,14 @@ function checkTemplates(task: RawObject, path: PathSegment[], nodes: string[], r
   for (const [text, at] of templatedStrings(task, path)) {
     const { refs, errors } = parseTemplate(text);
     for (const e of errors) report(at, e);
+    const inEnv = at.includes('env');
     for (const ref of refs) {
+      if (ref.kind === 'secret' && !inEnv) {
+        report(
+          at,
+          `{{.Secrets.${ref.name}}} may only be used in env values: a secret is passed as environment, never pasted into a command`,
+        );
+      }
       if (ref.kind === 'node' && !nodes.includes(ref.node)) {
         report(
           at,

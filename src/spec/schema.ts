@@ -148,8 +148,43 @@ export const Task = Type.Object(
     workingDir: Type.Optional(
       Type.String({ description: "Relative to the job's directory on the node, or absolute." }),
     ),
+    outputs: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        description:
+          'Files to keep, as globs relative to the working directory (`*.csv`, `results/**`, a folder): ' +
+          'uploaded when the task ends, also when it fails; listed and downloadable with the job.',
+      }),
+    ),
+    keepWorkdir: Type.Optional(
+      Type.Boolean({ description: 'Keep the whole final working directory of the task with the job.' }),
+    ),
   },
   Closed,
+);
+
+/** A job input: a file uploaded with the submission, or another job's file. */
+export const InputItem = Type.Union(
+  [
+    Type.String({
+      description:
+        "job:ID:source[:destination] (another job's file), or the name of a file uploaded with the job.",
+    }),
+    Type.Object(
+      {
+        from: Type.Optional(
+          Type.String({ description: "Another job's file: job:ID:source[:destination] (seed 003)." }),
+        ),
+        name: Type.Optional(Type.String({ description: 'A file uploaded with the submission.' })),
+        to: Type.Optional(
+          Type.String({
+            description: "Where it goes, relative to each task's working directory (default: its name).",
+          }),
+        ),
+      },
+      Closed,
+    ),
+  ],
+  { description: 'A file put into the working directory of every task before it starts.' },
 );
 
 export const Stage = Type.Object(
@@ -240,6 +275,18 @@ export const JobSpecInput = Type.Object(
       ),
     ),
     stages: Type.Array(Stage, { minItems: 1 }),
+    inputs: Type.Optional(
+      Type.Array(InputItem, {
+        description: "Files every task finds in its working directory: uploads, or other jobs' files.",
+      }),
+    ),
+    workspace: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'A workspace (id or name, see `jobhub workspace push`): the job runs in a fresh copy of it.',
+      }),
+    ),
   },
   { ...Closed, $id: 'https://jobhub.dev/schema/job-spec.json', title: 'jobhub job spec' },
 );
@@ -254,8 +301,6 @@ export type SelectorInput = Static<typeof Selector>;
 export const RESERVED_FIELDS: Record<string, string> = {
   locks: 'job',
   params: 'job',
-  inputs: 'job',
-  outputs: 'task',
   use: 'stage',
 };
 

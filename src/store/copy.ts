@@ -24,6 +24,10 @@ import { MIGRATIONS as SQLITE_MIGRATIONS } from './sqlite/migrations.js';
 
 /** In copy order: a table comes after those its foreign keys point to. */
 export const COPY_TABLES = [
+  'users',
+  'orgs',
+  'memberships',
+  'secrets',
   'jobs',
   'stages',
   'tasks',
@@ -32,6 +36,8 @@ export const COPY_TABLES = [
   'nodes',
   'tokens',
   'report_inbox',
+  'files',
+  'workspaces',
 ] as const;
 export type CopyTable = (typeof COPY_TABLES)[number];
 export type TableCounts = Record<CopyTable, number>;
@@ -49,8 +55,12 @@ interface TableSpec {
   serial?: string;
 }
 
-/** The latest schema (migration 3 in both backends). */
+/** The latest schema (migration 5 in both backends). */
 const TABLES: Readonly<Record<CopyTable, TableSpec>> = {
+  users: { columns: ['id', 'name', 'server_admin', 'created_at'], json: [], bool: ['server_admin'] },
+  orgs: { columns: ['id', 'name', 'created_at'], json: [], bool: [] },
+  memberships: { columns: ['org_id', 'user_id', 'role'], json: [], bool: [] },
+  secrets: { columns: ['org_id', 'name', 'ciphertext', 'created_at', 'updated_at'], json: [], bool: [] },
   jobs: {
     columns: [
       'id',
@@ -68,9 +78,11 @@ const TABLES: Readonly<Record<CopyTable, TableSpec>> = {
       'waiting_for',
       'stop_requested',
       'retry_of',
+      'submitter',
+      'held',
     ],
     json: ['owner_json', 'labels_json', 'spec_json', 'placement_json'],
-    bool: ['stop_requested'],
+    bool: ['stop_requested', 'held'],
     serial: 'id',
   },
   stages: {
@@ -129,9 +141,20 @@ const TABLES: Readonly<Record<CopyTable, TableSpec>> = {
     bool: [],
   },
   tokens: {
-    columns: ['id', 'kind', 'name', 'hash', 'created_at', 'revoked_at'],
+    columns: [
+      'id',
+      'kind',
+      'name',
+      'hash',
+      'user_id',
+      'scope',
+      'act_for',
+      'created_at',
+      'expires_at',
+      'revoked_at',
+    ],
     json: [],
-    bool: [],
+    bool: ['act_for'],
   },
   report_inbox: {
     columns: ['id', 'node_id', 'seq', 'body_json', 'created_at'],
@@ -139,10 +162,20 @@ const TABLES: Readonly<Record<CopyTable, TableSpec>> = {
     bool: [],
     serial: 'id',
   },
+  files: {
+    columns: ['job_id', 'path', 'size', 'sha256', 'kind', 'task_id', 'node_id', 'created_at'],
+    json: [],
+    bool: [],
+  },
+  workspaces: {
+    columns: ['id', 'name', 'sha256', 'size', 'format', 'owner_json', 'created_at'],
+    json: ['owner_json'],
+    bool: [],
+  },
 };
 
 /** The schema version both sides must be at: the column lists above are the latest schema's. */
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 5;
 
 /** Reads a whole store, table by table, in batches, from one consistent snapshot. */
 export interface Exportable {

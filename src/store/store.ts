@@ -30,7 +30,12 @@ export interface JobRecord {
   id: number;
   name: string;
   status: JobStatus;
+  /** The user or org the job belongs to (its id is the user's or org's id). */
   owner: Owner | null;
+  /** Who submitted it: a user name, or the end user a portal named. */
+  submitter: string | null;
+  /** Created held (`?hold=true`): stays queued, not placed, until released; its inputs upload meanwhile. */
+  held: boolean;
   labels: Labels;
   rawSpec: string;
   spec: JobSpec;
@@ -107,9 +112,12 @@ export type EventType =
   | 'job.placed'
   | 'job.waiting'
   | 'job.stop_requested'
+  | 'job.released'
+  | 'job.deleted'
   | 'stage.status'
   | 'task.status'
   | 'task.superseded'
+  | 'audit'
   | 'node.registered'
   | 'node.state';
 
@@ -137,7 +145,7 @@ export interface JobChange {
   set: Partial<
     Pick<
       JobRecord,
-      'status' | 'startedAt' | 'endedAt' | 'reason' | 'waitingFor' | 'stopRequested' | 'placement'
+      'status' | 'startedAt' | 'endedAt' | 'reason' | 'waitingFor' | 'stopRequested' | 'placement' | 'held'
     >
   >;
 }
@@ -187,6 +195,9 @@ export interface ChangeSet {
 export interface NewJob {
   name: string;
   owner: Owner | null;
+  submitter?: string | null;
+  /** Create it held (default false). */
+  held?: boolean;
   labels: Labels;
   rawSpec: string;
   spec: JobSpec;
@@ -206,6 +217,10 @@ export interface JobQuery {
   /** Created at or after / before (exclusive) these times. */
   createdAfter?: Millis;
   createdBefore?: Millis;
+  /** Only jobs submitted by this submitter. */
+  submitter?: string;
+  /** Only jobs whose owner id is one of these (what a user may see); absent: no such limit. */
+  ownerIds?: string[];
   /** Keyset paging: only jobs with a smaller id (the `cursor` of the API). */
   beforeId?: number;
   /** 1-based offset, as seed 003's `start`. */
@@ -257,13 +272,22 @@ export interface InboxItem {
   body: unknown;
 }
 
-export type TokenKind = 'admin' | 'agent';
+/** `user` tokens act as their user; `agent` tokens only speak the agent protocol. */
+export type TokenKind = 'user' | 'agent';
+/** What a user token may do of what its user may: everything, only read, or submit (and read). */
+export type TokenScope = 'full' | 'read' | 'submit';
 
 export interface TokenRecord {
   id: string;
   kind: TokenKind;
   name: string;
+  /** The user a `user` token acts as. */
+  userId: string | null;
+  scope: TokenScope;
+  /** May name another submitter (a portal acting for its end users). */
+  actFor: boolean;
   createdAt: Millis;
+  expiresAt: Millis | null;
   revokedAt: Millis | null;
 }
 
@@ -273,6 +297,69 @@ export interface NewToken {
   name: string;
   /** SHA-256 of the token, hex. */
   hash: string;
+  createdAt: Millis;
+  userId?: string | null;
+  scope?: TokenScope;
+  actFor?: boolean;
+  expiresAt?: Millis | null;
+}
+
+export type OrgRole = 'admin' | 'member' | 'viewer';
+
+export interface UserRecord {
+  id: string;
+  name: string;
+  /** May do everything on this server. */
+  serverAdmin: boolean;
+  createdAt: Millis;
+}
+
+export interface OrgRecord {
+  id: string;
+  name: string;
+  createdAt: Millis;
+}
+
+export interface Membership {
+  orgId: string;
+  orgName: string;
+  userId: string;
+  userName: string;
+  role: OrgRole;
+}
+
+// ---- Files (migration 5) ------------------------------------------------------------------------
+
+/** input: uploaded or taken from another job; output: a task's `outputs`; workdir: `keepWorkdir`;
+ * workspace: the workspace archive the job ran from. */
+export type FileKind = 'input' | 'output' | 'workdir' | 'workspace';
+export const FILE_KINDS: readonly FileKind[] = ['input', 'output', 'workdir', 'workspace'];
+
+/** A file of a job: where it is in the job's tree and which blob holds it. */
+export interface FileRecord {
+  jobId: number;
+  /** Unique in the job: `inputs/data.csv`, `outputs/result.txt`, `outputs/srv/x.log`, `workdir/...`. */
+  path: string;
+  size: number;
+  /** Hex SHA-256 of the content: the blob's name. */
+  sha256: string;
+  kind: FileKind;
+  /** The task that made it; null for inputs. */
+  taskId: number | null;
+  /** The node it came from; null for inputs. */
+  nodeId: string | null;
+  createdAt: Millis;
+}
+
+/** An uploaded archive (tar.gz or zip) that jobs run in fresh copies of (seed 003's compendium). */
+export interface WorkspaceRecord {
+  id: string;
+  name: string;
+  sha256: string;
+  size: number;
+  format: string;
+  /** Who pushed it (a user, or an org its members share it with); null: server admins only. */
+  owner: Owner | null;
   createdAt: Millis;
 }
 
@@ -332,5 +419,57 @@ export interface Store {
   createToken(token: NewToken): Promise<TokenRecord>;
   /** The token with this hash, revoked or not. */
   findToken(hash: string): Promise<TokenRecord | undefined>;
-  listTokens(): Promise<TokenRecord[]>;
+  getToken(id: string): Promise<TokenRecord | undefined>;
+  /** Every token, or a user's. */
+  listTokens(userId?: string): Promise<TokenRecord[]>;
+  /** Marks a token revoked (idempotent); false when there is no such token. */
+  revokeToken(id: string, at: Millis): Promise<boolean>;
+
+  createUser(user: UserRecord): Promise<UserRecord>;
+  getUser(idOrName: string): Promise<UserRecord | undefined>;
+  listUsers(): Promise<UserRecord[]>;
+  createOrg(org: OrgRecord): Promise<OrgRecord>;
+  getOrg(idOrName: string): Promise<OrgRecord | undefined>;
+  listOrgs(): Promise<OrgRecord[]>;
+  /** Sets a user's role in an org; null removes the membership. */
+  setMembership(orgId: string, userId: string, role: OrgRole | null): Promise<void>;
+  /** Memberships of a user, or of an org. */
+  listMemberships(of: { userId: string } | { orgId: string }): Promise<Membership[]>;
+
+  /** Stores an org's secret, encrypted by the caller (the store never sees the value). */
+  putSecret(orgId: string, name: string, ciphertext: string, now: Millis): Promise<void>;
+  /** The org's secret names (never their values). */
+  listSecretNames(orgId: string): Promise<string[]>;
+  /** Ciphertexts of the named secrets that exist. */
+  getSecrets(orgId: string, names: string[]): Promise<Map<string, string>>;
+  deleteSecret(orgId: string, name: string): Promise<boolean>;
+
+  // ---- Files (migration 5) ----
+  /**
+   * Adds a file to a job, replacing the one at the same path (returned). `require` is checked on the
+   * job in the same transaction (ConflictError, nothing written): `held` for an input uploaded
+   * before release, `active` (not final) for what a task leaves.
+   */
+  putFile(file: FileRecord, require?: 'held' | 'active'): Promise<FileRecord | undefined>;
+  /** A job's files, by path. */
+  listFiles(jobId: number): Promise<FileRecord[]>;
+  getFile(jobId: number, path: string): Promise<FileRecord | undefined>;
+  /** Bytes of a job's files (workspace archives not counted). */
+  jobFilesSize(jobId: number): Promise<number>;
+  /** Removes a job's files (every kind, or these); returns the rows removed. */
+  deleteFiles(jobId: number, kinds?: readonly FileKind[]): Promise<FileRecord[]>;
+  /** Whether a file or a workspace still refers to this blob. */
+  blobInUse(sha256: string): Promise<boolean>;
+  /** Final jobs that ended before `before` and still have files, oldest first. */
+  jobsWithFilesEndedBefore(before: Millis, limit: number): Promise<number[]>;
+  /**
+   * Deletes a final job with its stages, tasks, logs and files and appends `job.deleted`, in one
+   * transaction; ConflictError when the job is not final. Returns the files it had.
+   */
+  deleteJob(id: number, now: Millis): Promise<{ files: FileRecord[]; event: EventRecord }>;
+  createWorkspace(w: WorkspaceRecord): Promise<WorkspaceRecord>;
+  /** By id, else the newest with this name. */
+  getWorkspace(idOrName: string): Promise<WorkspaceRecord | undefined>;
+  /** Newest first. */
+  listWorkspaces(): Promise<WorkspaceRecord[]>;
 }

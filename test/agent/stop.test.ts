@@ -1,7 +1,11 @@
+import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ProcessGroup } from '../../src/agent/process-group.js';
 import { findTaggedPids, reapTagged } from '../../src/agent/reaper.js';
+import { DirectSpawner, type Spawner } from '../../src/agent/spawner.js';
 import { Harness, isGone } from './harness.js';
 
 let h: Harness;
@@ -31,6 +35,47 @@ describe('LocalAgent: stop, cleanup, shutdown', () => {
     ]);
     for (const p of [pid, bg, ...tagged]) expect(isGone(p)).toBe(true);
     expect(findTaggedPids(h.jobPrefix)).toEqual([]);
+  });
+
+  it('a terminate asked before the spawner has started the process is applied once it has', async () => {
+    // Regression: the spawn helper starts processes asynchronously; a stop in that window was lost
+    // and the task ran to its end. This spawner holds the start until told.
+    let go: () => void = () => {};
+    const held = new EventEmitter() as EventEmitter & {
+      pid: number | undefined;
+      stdout: PassThrough;
+      stderr: PassThrough;
+    };
+    held.pid = undefined;
+    held.stdout = new PassThrough();
+    held.stderr = new PassThrough();
+    const spawner: Spawner = {
+      spawn(req) {
+        go = () => {
+          const real = new DirectSpawner().spawn(req);
+          real.stdout?.pipe(held.stdout);
+          real.stderr?.pipe(held.stderr);
+          real.once('spawn', () => {
+            held.pid = real.pid;
+            held.emit('spawn');
+          });
+          real.once('exit', (code, signal) => held.emit('exit', code, signal));
+          real.once('close', () => held.emit('close'));
+        };
+        return held;
+      },
+      close: async () => {},
+    };
+    const group = new ProcessGroup(
+      { driver: 'shell', command: 'sleep 60', args: [], cwd: process.cwd(), env: {} },
+      { spawner, onLine: () => {} },
+    );
+    group.terminate(2000); // before the process exists
+    go();
+    expect(await group.started).toBe(true);
+    const pid = group.pid as number;
+    expect(await group.finished).toMatchObject({ kind: 'exit', signal: 'SIGTERM' });
+    expect(isGone(pid)).toBe(true);
   });
 
   it('kills children left behind by a task that exited', async () => {

@@ -69,6 +69,7 @@ async function replica(schemaName: string): Promise<ServerProc> {
       '--heartbeat-timeout',
       '4s',
     ],
+    env: { JOBHUB_SERVER_KEY: 'replicas-test-key' },
   });
   procs.push(s);
   return s;

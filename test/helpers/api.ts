@@ -4,21 +4,18 @@
  */
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import type { ApiContext, Authenticator, Principal } from '../../src/server/context.js';
+import type { ApiContext } from '../../src/server/context.js';
 import { buildHttpApp, type HttpAppOptions } from '../../src/server/http-app.js';
+import { JobTokens } from '../../src/server/job-tokens.js';
 import { Metrics } from '../../src/server/metrics.js';
+import { ServerKey } from '../../src/server/server-key.js';
+import { bootstrapTokens, StoreAuthenticator } from '../../src/server/tokens.js';
 import { type Harness, harness } from './embedded.js';
 
 export const ADMIN = 'adm';
+/** The job tokens of the harness's API (agents' file routes). */
+export const JOB_TOKENS = new JobTokens(ServerKey.from('test key'));
 export const AGENT = 'agt';
-
-export const fixedTokens: Authenticator = {
-  async check(token: string): Promise<Principal | undefined> {
-    if (token === ADMIN) return { tokenId: 'tok-admin', kind: 'admin', name: 'admin' };
-    if (token === AGENT) return { tokenId: 'tok-agent', kind: 'agent', name: 'agent-1' };
-    return undefined;
-  },
-};
 
 export interface ApiHarness {
   h: Harness;
@@ -37,15 +34,21 @@ export async function apiHarness(
   opts: HttpAppOptions & { ctx?: (ctx: ApiContext) => ApiContext } = {},
 ): Promise<ApiHarness> {
   const h = await harness({ stopGraceMs: 2000 });
+  // Real tokens in the store (the admin user and its token, as a server makes them at first start).
+  await bootstrapTokens(h.store, { admin: ADMIN, agent: AGENT }, Date.now());
   let ctx: ApiContext = {
     store: h.store,
     bus: h.bus,
     coordinator: h.coordinator,
-    auth: fixedTokens,
+    auth: new StoreAuthenticator(h.store),
     metrics: new Metrics(),
     connectedNodes: () => new Set(),
     ready: () => true,
     now: () => Date.now(),
+    key: ServerKey.from('test key'),
+    tokenRevoked: async () => {},
+    files: h.files,
+    jobTokens: JOB_TOKENS,
   };
   if (opts.ctx) ctx = opts.ctx(ctx);
   const app = await buildHttpApp(ctx, opts);

@@ -39,13 +39,23 @@ function watch(child: ChildProcess): Proc {
           () => reject(new Error(`timed out waiting for ${re} in:\n${text.slice(-3000)}`)),
           timeoutMs,
         );
+        let over = false;
         const check = () => {
+          if (over) return;
           const m = re.exec(text);
           if (m) {
+            over = true;
             clearTimeout(timer);
             resolve(m);
           } else waiters.push(check);
         };
+        // A process that exits before saying it fails now, with what it said, not at the timeout.
+        void exited.then((code) => {
+          if (over || re.exec(text)) return;
+          over = true;
+          clearTimeout(timer);
+          reject(new Error(`exited (${code}) before ${re} appeared:\n${text.slice(-3000)}`));
+        });
         check();
       });
     },

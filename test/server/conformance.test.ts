@@ -5,7 +5,8 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registeredRoutes } from '../../src/server/http-app.js';
-import { type ApiHarness, apiHarness, readFrames } from '../helpers/api.js';
+import { type ApiHarness, apiHarness, JOB_TOKENS, readFrames } from '../helpers/api.js';
+import { tarBuffer } from '../helpers/archives.js';
 
 interface Operation {
   operationId: string;
@@ -56,6 +57,12 @@ afterAll(async () => {
 function conforms(path: string, method: string, status: number, body: unknown, type = 'application/json') {
   const op = doc.paths[path]?.[method.toLowerCase()];
   if (!op) throw new Error(`${method} ${path} is not documented`);
+  if (status === 204) {
+    // No content: documented as such, and nothing was sent.
+    if (!op.responses['204']) throw new Error(`${op.operationId}: 204 is not documented`);
+    if (body !== '') throw new Error(`${op.operationId}: 204 with a body`);
+    return op.operationId;
+  }
   const schema = op.responses[String(status)]?.content?.[type]?.schema;
   if (!schema) throw new Error(`${op.operationId}: no ${type} schema for status ${status}`);
   const validate = ajv.compile({ ...(schema as object), components: doc.components });
@@ -94,7 +101,7 @@ describe('the OpenAPI document', () => {
   it('lists every route the app registers, and nothing else', () => {
     const registered = registeredRoutes(a.app)
       .filter((r) => !r.hidden)
-      .map((r) => `${r.method} ${r.url.replace(/:(\w+)/g, '{$1}')}`)
+      .map((r) => `${r.method} ${r.url.replace(/:(\w+)/g, '{$1}').replace(/\*$/, '{*}')}`)
       .sort();
     const documented = Object.entries(doc.paths)
       .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
@@ -215,6 +222,116 @@ describe('every documented operation', () => {
     );
     expect(metrics.match(/# TYPE jobhub_agents_connected /g)?.length).toBe(1);
     await call('GET', '/api/v1/openapi.json', '/api/v1/openapi.json', 200);
+
+    // (files) Held submission, upload, release; list, download, archive, delete; workspaces; agents.
+    const files = `name: files
+inputs: [{name: in.txt}]
+stages:
+  - name: s
+    tasks: [{name: t, shell: {command: "cp in.txt out.txt"}, outputs: [out.txt]}]
+`;
+    const held = (await call('POST', '/api/v1/jobs', '/api/v1/jobs?hold=true', 201, {
+      headers: yaml,
+      body: files,
+    })) as { id: number; job: { held: boolean } };
+    expect(held.job.held).toBe(true);
+    await call('POST', '/api/v1/jobs/{id}/files', `/api/v1/jobs/${held.id}/files?name=in.txt`, 201, {
+      body: 'input\n',
+    });
+    await call('POST', '/api/v1/jobs/{id}/release', `/api/v1/jobs/${held.id}/release`, 202);
+    await a.h.coordinator.waitForEnd(held.id);
+    const listed = (await call(
+      'GET',
+      '/api/v1/jobs/{id}/files',
+      `/api/v1/jobs/${held.id}/files?tree=true`,
+      200,
+    )) as {
+      files: Array<{ path: string }>;
+    };
+    expect(listed.files.map((f) => f.path)).toEqual(['inputs/in.txt', 'outputs/out.txt']);
+    expect(
+      await call('GET', '/api/v1/jobs/{id}/files/{*}', `/api/v1/jobs/${held.id}/files/outputs/out.txt`, 200),
+    ).toBe('input\n');
+    await call('GET', '/api/v1/jobs/{id}/archive', `/api/v1/jobs/${held.id}/archive?path=outputs`, 200);
+    const token = { 'x-job-token': JOB_TOKENS.sign(held.id) };
+    await call(
+      'GET',
+      '/api/v1/agent/jobs/{id}/files/{*}',
+      `/api/v1/agent/jobs/${held.id}/files/inputs/in.txt`,
+      200,
+      {
+        headers: token,
+      },
+    );
+    const archive = await tarBuffer([{ name: 'w.txt', content: 'workspace\n' }]);
+    await call('POST', '/api/v1/workspaces', '/api/v1/workspaces?name=conf', 201, { body: archive });
+    await call('GET', '/api/v1/workspaces', '/api/v1/workspaces', 200);
+    const inWs = (await (
+      await a.api('/api/v1/jobs', {
+        method: 'POST',
+        headers: yaml,
+        body: 'name: ws\nworkspace: conf\nstages:\n  - name: s\n    tasks: [{shell: {command: "cat w.txt"}}]\n',
+      })
+    ).json()) as { id: number };
+    expect((await a.h.coordinator.waitForEnd(inWs.id)).status).toBe('succeeded');
+    await call('GET', '/api/v1/agent/jobs/{id}/workspace', `/api/v1/agent/jobs/${inWs.id}/workspace`, 200, {
+      headers: { 'x-job-token': JOB_TOKENS.sign(inWs.id) },
+    });
+    const open = (await (
+      await a.api('/api/v1/jobs?hold=true', { method: 'POST', headers: yaml, body: QUICK })
+    ).json()) as { id: number };
+    await call(
+      'POST',
+      '/api/v1/agent/jobs/{id}/outputs',
+      `/api/v1/agent/jobs/${open.id}/outputs?task=1&kind=output&path=r.txt`,
+      201,
+      {
+        headers: { 'x-job-token': JOB_TOKENS.sign(open.id), 'content-type': 'application/octet-stream' },
+        body: 'r',
+      },
+    );
+    await a.api(`/api/v1/jobs/${open.id}/stop`, { method: 'POST' });
+    await a.h.coordinator.waitForEnd(open.id);
+    await call('DELETE', '/api/v1/jobs/{id}', `/api/v1/jobs/${held.id}`, 200);
+
+    // (security) Who am I; users, orgs, members, secrets, tokens.
+    const json = { 'content-type': 'application/json' };
+    const me = (await call('GET', '/api/v1/whoami', '/api/v1/whoami', 200)) as {
+      user: { name: string; serverAdmin: boolean };
+    };
+    expect(me.user).toMatchObject({ name: 'admin', serverAdmin: true });
+    await call('POST', '/api/v1/users', '/api/v1/users', 201, { headers: json, body: '{"name":"cathy"}' });
+    await call('GET', '/api/v1/users', '/api/v1/users', 200);
+    await call('POST', '/api/v1/orgs', '/api/v1/orgs', 201, { headers: json, body: '{"name":"lab"}' });
+    await call('GET', '/api/v1/orgs', '/api/v1/orgs', 200);
+    await call('PUT', '/api/v1/orgs/{org}/members/{user}', '/api/v1/orgs/lab/members/cathy', 200, {
+      headers: json,
+      body: '{"role":"member"}',
+    });
+    const members = (await call('GET', '/api/v1/orgs/{org}/members', '/api/v1/orgs/lab/members', 200)) as {
+      results: Array<{ role: string }>;
+    };
+    expect(members.results.map((m) => m.role)).toEqual(['member']);
+    await call('DELETE', '/api/v1/orgs/{org}/members/{user}', '/api/v1/orgs/lab/members/cathy', 204);
+    await call('PUT', '/api/v1/orgs/{org}/secrets/{name}', '/api/v1/orgs/lab/secrets/DB_PASS', 204, {
+      headers: json,
+      body: '{"value":"s3cret"}',
+    });
+    const secrets = (await call(
+      'GET',
+      '/api/v1/orgs/{org}/secrets',
+      '/api/v1/orgs/lab/secrets',
+      200,
+    )) as object;
+    expect(JSON.stringify(secrets)).not.toContain('s3cret');
+    await call('DELETE', '/api/v1/orgs/{org}/secrets/{name}', '/api/v1/orgs/lab/secrets/DB_PASS', 204);
+    const made = (await call('POST', '/api/v1/tokens', '/api/v1/tokens', 201, {
+      headers: json,
+      body: '{"name":"ci","user":"cathy","scope":"read","expiresIn":"1d"}',
+    })) as { token: string; record: { id: string } };
+    expect(made.token.length).toBeGreaterThan(20);
+    await call('GET', '/api/v1/tokens', '/api/v1/tokens', 200);
+    await call('DELETE', '/api/v1/tokens/{id}', `/api/v1/tokens/${made.record.id}`, 200);
 
     const all = Object.values(doc.paths).flatMap((ops) => Object.values(ops).map((o) => o.operationId));
     expect([...called].sort()).toEqual([...all].sort());

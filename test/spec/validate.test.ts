@@ -356,8 +356,22 @@ stages:
       '11:26 stages[0].tasks[0].shell.command: unsupported template expression "{{range .X}}": only field references like {{.Nodes.srv.Ip}} or {{.Job.Id}}',
     );
     expect(p).toContain(
-      '12:27 stages[0].tasks[0].env[0].v: unknown template reference {{.Foo}}: use {{.Nodes.<name>.Ip|Name|Id|Role}} or {{.Job.Id|Name}}',
+      '12:27 stages[0].tasks[0].env[0].v: unknown template reference {{.Foo}}: use {{.Nodes.<name>.Ip|Name|Id|Role}}, {{.Job.Id|Name}} or {{.Secrets.<name>}}',
     );
+  });
+
+  it('allows secrets in env values only, never pasted into a command', () => {
+    const p = problems(
+      base(`  - name: a
+    tasks:
+      - driver: shell
+        shell: {command: "curl -H {{.Secrets.API_KEY}} x"}
+        env: [{k: KEY, v: "{{.Secrets.API_KEY}}"}]
+`),
+    );
+    expect(p).toEqual([
+      '11:26 stages[0].tasks[0].shell.command: {{.Secrets.API_KEY}} may only be used in env values: a secret is passed as environment, never pasted into a command',
+    ]);
   });
 
   it('checks durations, retries and environment names', () => {

@@ -47,9 +47,11 @@ async function everything(store: Store) {
   const jobs = await store.listJobs({ limit: 10_000 });
   const details = [];
   const logs = [];
+  const files = [];
   for (const j of jobs) {
     details.push(await store.getJobDetail(j.id));
     logs.push(await store.readLogs({ jobId: j.id }));
+    files.push(await store.listFiles(j.id));
   }
   const nodes = await store.listNodes();
   return {
@@ -65,6 +67,12 @@ async function everything(store: Store) {
     tokens: await store.listTokens(),
     token: await store.findToken('ab'.repeat(32)),
     inbox: await store.takeReports(0, 1000),
+    users: await store.listUsers(),
+    orgs: await store.listOrgs(),
+    members: await store.listMemberships({ orgId: 'o1' }),
+    secrets: await store.getSecrets('o1', ['API_KEY']),
+    files,
+    workspaces: await store.listWorkspaces(),
   };
 }
 
@@ -111,7 +119,7 @@ describe('store URLs', () => {
       const store = await openStore(dir);
       expect(store).toBeInstanceOf(SqliteStore);
       expect((store as SqliteStore).file).toBe(path.join(dir, 'jobhub.db'));
-      expect((await store.migrations()).length).toBe(3);
+      expect((await store.migrations()).length).toBe(5);
       await store.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -168,10 +176,35 @@ describe.skipIf(!PG_URL)('store copy: SQLite to PostgreSQL', () => {
         hash: 'ab'.repeat(32),
         createdAt: 5,
       });
+      await app.store.createUser({ id: 'admin', name: 'admin', serverAdmin: true, createdAt: 6 });
+      await app.store.createOrg({ id: 'o1', name: 'lab', createdAt: 6 });
+      await app.store.setMembership('o1', 'admin', 'admin');
+      await app.store.putSecret('o1', 'API_KEY', 'sealed-bytes', 7);
+      const firstJob = (await app.store.listJobs({ limit: 1 }))[0]!.id;
+      await app.store.putFile({
+        jobId: firstJob,
+        path: 'outputs/result.txt',
+        size: 3,
+        sha256: 'ee'.repeat(32),
+        kind: 'output',
+        taskId: null,
+        nodeId: null,
+        createdAt: 8,
+      });
+      await app.store.createWorkspace({
+        id: 'w1',
+        name: 'src',
+        sha256: 'ff'.repeat(32),
+        size: 10,
+        format: 'tar.gz',
+        owner: { id: 'u1', name: 'ann', type: 'user' },
+        createdAt: 9,
+      });
       await app.store.createToken({
         id: 't2',
-        kind: 'admin',
+        kind: 'user',
         name: 'admin',
+        userId: 'admin',
         hash: 'cd'.repeat(32),
         createdAt: 6,
       });
@@ -228,6 +261,12 @@ describe.skipIf(!PG_URL)('store copy: SQLite to PostgreSQL', () => {
         nodes: before.nodes.length,
         tokens: 2,
         report_inbox: 2,
+        users: 1,
+        orgs: 1,
+        memberships: 1,
+        secrets: 1,
+        files: 1,
+        workspaces: 1,
       });
       const copied = await everything(to);
       expect(copied).toEqual(before);
@@ -263,7 +302,7 @@ describe.skipIf(!PG_URL)('store copy: SQLite to PostgreSQL', () => {
     const source = await sourceStore();
     const to = await target();
     try {
-      await to.createToken({ id: 'x', kind: 'admin', name: 'x', hash: 'ef'.repeat(32), createdAt: 1 });
+      await to.createToken({ id: 'x', kind: 'agent', name: 'x', hash: 'ef'.repeat(32), createdAt: 1 });
       const attempt = copyStore(source, to);
       await expect(attempt).rejects.toBeInstanceOf(JobhubError);
       await expect(attempt).rejects.toMatchObject({ code: 'conflict', message: /not empty \(1 tokens\)/ });

@@ -44,14 +44,20 @@ describe.skipIf(!PG_URL)('PostgresStore', () => {
         );
         expect(rows.map((r) => r.table_name)).toEqual([
           'events',
+          'files',
           'jobs',
           'logs',
+          'memberships',
           'nodes',
+          'orgs',
           'report_inbox',
           'schema_migrations',
+          'secrets',
           'stages',
           'tasks',
           'tokens',
+          'users',
+          'workspaces',
         ]);
       } finally {
         await c.end();
@@ -71,6 +77,8 @@ describe.skipIf(!PG_URL)('PostgresStore', () => {
           [1, 1],
           [2, 1],
           [3, 1],
+          [4, 1],
+          [5, 1],
         ]);
       } finally {
         await c.end();

@@ -136,6 +136,8 @@ async function expectSeeded(store: Store, version: number): Promise<void> {
     waitingFor: null,
     stopRequested: false,
     retryOf: null,
+    submitter: null,
+    held: false,
   });
   expect(detail.stages).toEqual([
     { jobId: 1, name: 's', index: 0, status: 'running', startedAt: 1500, readyAt: null, endedAt: null },
@@ -176,7 +178,19 @@ async function expectSeeded(store: Store, version: number): Promise<void> {
     instance: version >= 2 ? 'i-1' : null,
   });
   expect(await store.findToken('ab'.repeat(32))).toEqual(
-    version >= 2 ? { id: 't1', kind: 'agent', name: 'agents', createdAt: 5, revokedAt: null } : undefined,
+    version >= 2
+      ? {
+          id: 't1',
+          kind: 'agent',
+          name: 'agents',
+          userId: null,
+          scope: 'full',
+          actFor: false,
+          createdAt: 5,
+          expiresAt: null,
+          revokedAt: null,
+        }
+      : undefined,
   );
   expect(await store.listActiveJobIds()).toEqual([1]);
 
@@ -190,7 +204,7 @@ async function expectSeeded(store: Store, version: number): Promise<void> {
   expect((await store.takeReports(0, 10)).map((i) => [i.nodeId, i.seq, i.body])).toEqual([
     ['n1', 6, { ok: true }],
   ]);
-  await store.createToken({ id: 't2', kind: 'admin', name: 'admin', hash: 'cd'.repeat(32), createdAt: 6 });
+  await store.createToken({ id: 't2', kind: 'agent', name: 'agents 2', hash: 'cd'.repeat(32), createdAt: 6 });
   expect((await store.findToken('cd'.repeat(32)))?.id).toBe('t2');
 }
 
@@ -226,6 +240,8 @@ export function storeContract(name: string, makeDb: () => TestDb): void {
         [1, 'init'],
         [2, 'cluster'],
         [3, 'inbox'],
+        [4, 'security'],
+        [5, 'files'],
       ]);
       expect(await store.listJobs()).toEqual([]);
       expect(await store.listEvents({})).toEqual([]);
@@ -262,7 +278,7 @@ export function storeContract(name: string, makeDb: () => TestDb): void {
           for (let v = 1; v <= version; v++) await fresh.raw(seedSql(v));
           const old = fresh.open();
           await old.migrate();
-          expect((await old.migrations()).map((m) => m.version)).toEqual([1, 2, 3]);
+          expect((await old.migrations()).map((m) => m.version)).toEqual([1, 2, 3, 4, 5]);
           await expectSeeded(old, version);
         } finally {
           await fresh.dispose();
@@ -291,6 +307,8 @@ export function storeContract(name: string, makeDb: () => TestDb): void {
         waitingFor: null,
         stopRequested: false,
         retryOf: null,
+        submitter: null,
+        held: false,
       });
       expect(detail.stages).toEqual([
         { jobId: 1, name: 's', index: 0, status: 'queued', startedAt: null, readyAt: null, endedAt: null },
@@ -828,11 +846,208 @@ export function storeContract(name: string, makeDb: () => TestDb): void {
         id: 't1',
         kind: 'agent',
         name: 'agents',
+        userId: null,
+        scope: 'full',
+        actFor: false,
         createdAt: 5,
+        expiresAt: null,
         revokedAt: null,
       });
       expect(await store.findToken('cd'.repeat(32))).toBeUndefined();
       expect((await store.listTokens()).map((t) => t.id)).toEqual(['t1']);
+    });
+
+    it('keeps users, orgs, memberships, user tokens with scope and expiry, and org secrets', async () => {
+      await store.createUser({ id: 'u1', name: 'ann', serverAdmin: false, createdAt: 1 });
+      await store.createOrg({ id: 'o1', name: 'lab', createdAt: 2 });
+      expect(await store.getUser('ann')).toEqual({ id: 'u1', name: 'ann', serverAdmin: false, createdAt: 1 });
+      expect(await store.getUser('u1')).toMatchObject({ name: 'ann' });
+      expect(await store.getOrg('lab')).toEqual({ id: 'o1', name: 'lab', createdAt: 2 });
+      await store.setMembership('o1', 'u1', 'member');
+      await store.setMembership('o1', 'u1', 'admin');
+      expect(await store.listMemberships({ userId: 'u1' })).toEqual([
+        { orgId: 'o1', orgName: 'lab', userId: 'u1', userName: 'ann', role: 'admin' },
+      ]);
+      await store.createToken({
+        id: 't9',
+        kind: 'user',
+        name: 'portal',
+        hash: 'ef'.repeat(32),
+        createdAt: 3,
+        userId: 'u1',
+        scope: 'submit',
+        actFor: true,
+        expiresAt: 99,
+      });
+      expect(await store.getToken('t9')).toMatchObject({
+        userId: 'u1',
+        scope: 'submit',
+        actFor: true,
+        expiresAt: 99,
+        revokedAt: null,
+      });
+      expect((await store.listTokens('u1')).map((t) => t.id)).toEqual(['t9']);
+      expect(await store.revokeToken('t9', 50)).toBe(true);
+      expect(await store.revokeToken('t9', 60)).toBe(true);
+      expect((await store.getToken('t9'))?.revokedAt).toBe(50);
+      expect(await store.revokeToken('nope', 1)).toBe(false);
+      await store.putSecret('o1', 'DB_PASSWORD', 'sealed-1', 4);
+      await store.putSecret('o1', 'DB_PASSWORD', 'sealed-2', 5);
+      expect(await store.listSecretNames('o1')).toEqual(['DB_PASSWORD']);
+      expect([...(await store.getSecrets('o1', ['DB_PASSWORD', 'OTHER']))]).toEqual([
+        ['DB_PASSWORD', 'sealed-2'],
+      ]);
+      expect(await store.deleteSecret('o1', 'DB_PASSWORD')).toBe(true);
+      expect(await store.listSecretNames('o1')).toEqual([]);
+      await store.setMembership('o1', 'u1', null);
+      expect(await store.listMemberships({ orgId: 'o1' })).toEqual([]);
+    });
+
+    it('filters jobs by the owners a user may see and by submitter', async () => {
+      const mk = (ownerId: string, submitter: string) =>
+        store.createJob({ ...newJob(), owner: { id: ownerId, name: ownerId, type: 'org' }, submitter });
+      await mk('o1', 'ann');
+      await mk('o2', 'bob');
+      await mk('u1', 'ann');
+      const ids = async (q: Parameters<Store['listJobs']>[0]) => (await store.listJobs(q)).map((j) => j.id);
+      expect(await ids({ ownerIds: ['o1', 'u1'] })).toEqual([3, 1]);
+      expect(await ids({ ownerIds: [] })).toEqual([]);
+      expect(await ids({ submitter: 'bob' })).toEqual([2]);
+      expect((await store.getJob(2))?.submitter).toBe('bob');
+    });
+  });
+
+  describe(`${name}: files (migration 5)`, () => {
+    const file = (over: Partial<import('../../src/store/store.js').FileRecord> = {}) => ({
+      jobId: 1,
+      path: 'outputs/a.txt',
+      size: 3,
+      sha256: 'a'.repeat(64),
+      kind: 'output' as const,
+      taskId: 1,
+      nodeId: 'n1',
+      createdAt: 10,
+      ...over,
+    });
+
+    it('creates held jobs, and releases them with applyChanges', async () => {
+      const held = await store.createJob(newJob({ held: true }));
+      expect(held.job.held).toBe(true);
+      expect((await store.createJob(newJob())).job.held).toBe(false);
+      await store.applyChanges({
+        jobs: [{ id: 1, expect: 'queued', set: { held: false, waitingFor: null } }],
+        events: [{ type: 'job.released', ts: 5, jobId: 1 }],
+      });
+      expect((await store.getJob(1))?.held).toBe(false);
+      expect((await store.listEvents({ jobId: 1, types: ['job.released'] })).map((e) => e.type)).toEqual([
+        'job.released',
+      ]);
+    });
+
+    it('keeps files per job and path, replacing one at the same path, checking the job first', async () => {
+      await store.createJob(newJob({ held: true }));
+      const input = file({ path: 'inputs/x.csv', kind: 'input', taskId: null, nodeId: null });
+      expect(await store.putFile(input, 'held')).toBeUndefined();
+      expect(await store.putFile(file(), 'active')).toBeUndefined();
+      const replaced = await store.putFile(file({ sha256: 'b'.repeat(64), size: 5, createdAt: 11 }));
+      expect(replaced).toEqual(file());
+      expect(await store.listFiles(1)).toEqual([
+        input,
+        file({ sha256: 'b'.repeat(64), size: 5, createdAt: 11 }),
+      ]);
+      expect(await store.getFile(1, 'outputs/a.txt')).toMatchObject({ sha256: 'b'.repeat(64) });
+      expect(await store.getFile(1, 'nope')).toBeUndefined();
+      expect(await store.jobFilesSize(1)).toBe(8);
+      await store.putFile(file({ path: 'workspace/w.zip', kind: 'workspace', size: 100 }));
+      expect(await store.jobFilesSize(1)).toBe(8); // a workspace archive does not count
+      // Released: no more inputs. Ended: no more outputs.
+      await store.applyChanges({ jobs: [{ id: 1, set: { held: false } }], events: [] });
+      await expect(store.putFile(file({ path: 'inputs/late' }), 'held')).rejects.toBeInstanceOf(
+        ConflictError,
+      );
+      await store.applyChanges({ jobs: [{ id: 1, set: { status: 'succeeded', endedAt: 50 } }], events: [] });
+      await expect(store.putFile(file({ path: 'outputs/late' }), 'active')).rejects.toThrow(
+        /already succeeded/,
+      );
+      await expect(store.putFile(file({ jobId: 9 }))).rejects.toMatchObject({ code: 'not_found' });
+      expect((await store.listFiles(1)).map((f) => f.path)).toEqual([
+        'inputs/x.csv',
+        'outputs/a.txt',
+        'workspace/w.zip',
+      ]);
+    });
+
+    it('tells whether a blob is in use, deletes files by kind, and finds ended jobs with files', async () => {
+      await store.createJob(newJob());
+      await store.createJob(newJob());
+      await store.putFile(file());
+      await store.putFile(file({ path: 'inputs/i', kind: 'input', sha256: 'c'.repeat(64) }));
+      await store.createWorkspace({
+        id: 'ws-1',
+        name: 'w',
+        sha256: 'd'.repeat(64),
+        size: 9,
+        format: 'zip',
+        owner: null,
+        createdAt: 1,
+      });
+      expect(await store.blobInUse('a'.repeat(64))).toBe(true);
+      expect(await store.blobInUse('d'.repeat(64))).toBe(true);
+      expect(await store.blobInUse('e'.repeat(64))).toBe(false);
+      await store.applyChanges({ jobs: [{ id: 1, set: { status: 'failed', endedAt: 100 } }], events: [] });
+      await store.applyChanges({ jobs: [{ id: 2, set: { status: 'failed', endedAt: 100 } }], events: [] });
+      expect(await store.jobsWithFilesEndedBefore(101, 10)).toEqual([1]);
+      expect(await store.jobsWithFilesEndedBefore(100, 10)).toEqual([]);
+      expect((await store.deleteFiles(1, ['input'])).map((f) => f.path)).toEqual(['inputs/i']);
+      expect(await store.blobInUse('c'.repeat(64))).toBe(false);
+      expect((await store.deleteFiles(1)).map((f) => f.path)).toEqual(['outputs/a.txt']);
+      expect(await store.listFiles(1)).toEqual([]);
+      expect(await store.jobsWithFilesEndedBefore(101, 10)).toEqual([]);
+    });
+
+    it('deletes a finished job with its stages, tasks, logs and files, and says so in an event', async () => {
+      await store.createJob(newJob());
+      await store.appendLogs([logLine()]);
+      await store.putFile(file());
+      await expect(store.deleteJob(1, 60)).rejects.toThrow(/is queued: only a finished job can be deleted/);
+      await store.applyChanges({ jobs: [{ id: 1, set: { status: 'stopped', endedAt: 50 } }], events: [] });
+      const { files, event } = await store.deleteJob(1, 60);
+      expect(files).toEqual([file()]);
+      expect(event).toMatchObject({ type: 'job.deleted', jobId: 1, ts: 60, data: { files: 1 } });
+      expect(await store.getJob(1)).toBeUndefined();
+      expect(await store.getJobDetail(1)).toBeUndefined();
+      expect(await store.readLogs({ jobId: 1 })).toEqual([]);
+      expect(await store.listFiles(1)).toEqual([]);
+      expect(await store.blobInUse('a'.repeat(64))).toBe(false);
+      await expect(store.deleteJob(1, 70)).rejects.toMatchObject({ code: 'not_found' });
+      expect((await store.createJob(newJob())).job.id).toBe(2); // ids are not reused
+    });
+
+    it('keeps workspaces, found by id or (newest) by name', async () => {
+      const w1 = {
+        id: 'ws-1',
+        name: 'comp',
+        sha256: '1'.repeat(64),
+        size: 10,
+        format: 'tar.gz',
+        owner: { id: 'o1', name: 'lab', type: 'org' as const },
+        createdAt: 1,
+      };
+      const w2 = {
+        id: 'ws-2',
+        name: 'comp',
+        sha256: '2'.repeat(64),
+        size: 20,
+        format: 'zip',
+        owner: null,
+        createdAt: 2,
+      };
+      await store.createWorkspace(w1);
+      await store.createWorkspace(w2);
+      expect(await store.getWorkspace('ws-1')).toEqual(w1);
+      expect(await store.getWorkspace('comp')).toEqual(w2);
+      expect(await store.getWorkspace('none')).toBeUndefined();
+      expect(await store.listWorkspaces()).toEqual([w2, w1]);
     });
   });
 }

@@ -19,6 +19,8 @@ import { readText } from '../spec-file.js';
 export interface SubmitOptions extends RemoteFlags {
   wait?: boolean;
   json?: boolean;
+  /** Files to upload as the job's inputs (`path` or `name=path`). */
+  input?: string[];
 }
 
 /** Submits a spec; with --wait follows it to its end. Exit codes as `jobhub run`. */
@@ -27,7 +29,10 @@ export async function submitCommand(file: string, opts: SubmitOptions, io: CliIO
   const text = readText(file);
   loadSpec(text, file); // located errors here, before a round trip (the server checks again)
   const type = /^\s*[{[]/.test(text) ? 'application/json' : 'application/yaml';
-  const { id, job } = await client.submitSpec(text, type);
+  const { id, job } =
+    opts.input && opts.input.length > 0
+      ? await (await import('./files.js')).submitWithInputs(client, text, type, opts.input, io)
+      : await client.submitSpec(text, type);
   if (!opts.wait) {
     println(io.stdout, opts.json ? JSON.stringify(job, null, 2) : `job ${id} submitted (${job.name})`);
     return 0;

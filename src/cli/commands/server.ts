@@ -1,8 +1,4 @@
-/** `jobhub server`: the central server of a cluster. */
-import path from 'node:path';
 import { resolveServerConfig, type ServerFlags } from '../../app/server-config.js';
-import { JobhubError } from '../../core/errors.js';
-import type { Labels } from '../../core/types.js';
 import { startServer } from '../../server/server.js';
 import { type CliIO, println } from '../io.js';
 import { untilSignal } from '../until-signal.js';
@@ -20,7 +16,7 @@ export async function serverCommand(flags: ServerFlags, io: CliIO): Promise<numb
     if (agent)
       println(
         io.stdout,
-        `Start an agent: jobhub agent --server http://<this host>:${server.port} --token ${agent}`,
+        `Start an agent: jobhub agent --server ${config.tlsCert ? 'https' : 'http'}://<this host>:${server.port} --token ${agent}`,
       );
   }
   return untilSignal(io, () => server.stop(), 'server');

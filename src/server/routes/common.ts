@@ -2,7 +2,7 @@
 import type { FastifyRequest, preValidationHookHandler } from 'fastify';
 import { type ErrorDetail, JobhubError } from '../../core/errors.js';
 import { parseLabelPairs } from '../../core/labels.js';
-import type { ApiContext } from '../context.js';
+import type { ApiContext, Principal } from '../context.js';
 import type { SseRegistry } from '../sse.js';
 
 declare module 'fastify' {
@@ -23,6 +23,12 @@ export const API = '/api/v1';
 
 /** The security requirement of routes that need a token (either way of sending it). */
 export const SECURED: Array<Record<string, string[]>> = [{ apiToken: [] }, { bearer: [] }];
+
+/** The caller of a route that needs a token (the auth hook has put it there). */
+export function principalOf(req: FastifyRequest): Principal {
+  if (!req.principal) throw new JobhubError('unauthorized', 'an API token is required');
+  return req.principal;
+}
 
 export function badRequest(path: string, message: string): JobhubError {
   const details: ErrorDetail[] = [{ path, message }];

@@ -1,10 +1,11 @@
 /** Every event of the store, filtered; or followed live as Server-Sent Events (no end). */
 import type { FastifyInstance } from 'fastify';
 import type { EventQuery, EventRecord } from '../../store/store.js';
+import { eventVisibility } from '../access.js';
 import { AUTH_ERRORS, EventsPage, EventsQuery, responses, StreamHeaders } from '../api-schemas.js';
 import { eventView } from '../job-view.js';
 import { followStore, SseStream, wantsStream } from '../sse.js';
-import { API, type RouteDeps, resumeAfter, SECURED, splitCommas } from './common.js';
+import { API, principalOf, type RouteDeps, resumeAfter, SECURED, splitCommas } from './common.js';
 import { pageOrStream } from './job-streams.js';
 
 const STREAM_PAGE = 500;
@@ -27,6 +28,7 @@ export function eventRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (req, reply) => {
       const q = req.query;
+      const visible = eventVisibility(ctx.store, principalOf(req));
       const filter: EventQuery = {
         ...(q.job !== undefined ? { jobId: q.job } : {}),
         ...(q.node !== undefined ? { nodeId: q.node } : {}),
@@ -37,7 +39,9 @@ export function eventRoutes(app: FastifyInstance, deps: RouteDeps): void {
         const limit = q.limit ?? 1000;
         const events = await ctx.store.listEvents({ ...filter, afterSeq: after, limit });
         const last = events[events.length - 1];
-        return { events: events.map(eventView), next: events.length === limit && last ? last.seq : null };
+        const shown = [];
+        for (const e of events) if (await visible(e)) shown.push(eventView(e));
+        return { events: shown, next: events.length === limit && last ? last.seq : null };
       }
       const matches = (e: EventRecord) =>
         (filter.jobId === undefined || e.jobId === filter.jobId) &&
@@ -50,7 +54,7 @@ export function eventRoutes(app: FastifyInstance, deps: RouteDeps): void {
         async sendPage(s) {
           const page = await ctx.store.listEvents({ ...filter, afterSeq: after, limit: STREAM_PAGE });
           for (const e of page) {
-            if (!(await s.send(e.seq, e.type, eventView(e)))) break;
+            if ((await visible(e)) && !(await s.send(e.seq, e.type, eventView(e)))) break;
             after = e.seq;
           }
           return page.length;

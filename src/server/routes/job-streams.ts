@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { NotFoundError } from '../../core/errors.js';
 import type { JobStatus } from '../../core/types.js';
 import type { Store } from '../../store/store.js';
+import { authorizeJob } from '../access.js';
 import {
   AUTH_ERRORS,
   EventsPage,
@@ -16,7 +17,7 @@ import {
 } from '../api-schemas.js';
 import { eventView, findTaskRef, isFinalStatus, logLineView, taskLabel } from '../job-view.js';
 import { type FollowSource, followStore, SseStream, wantsStream } from '../sse.js';
-import { API, type RouteDeps, resumeAfter, SECURED } from './common.js';
+import { API, principalOf, type RouteDeps, resumeAfter, SECURED } from './common.js';
 
 const tags = ['jobs'];
 /** Items read from the store per page while streaming. */
@@ -82,7 +83,9 @@ export function jobStreamRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (req, reply) => {
       const id = req.params.id;
-      if (!(await ctx.store.getJob(id))) throw new NotFoundError(`job ${id}`);
+      const job = await ctx.store.getJob(id);
+      if (!job) throw new NotFoundError(`job ${id}`);
+      authorizeJob(principalOf(req), job, 'read');
       let after = resumeAfter(req, req.query.after);
       if (!wantsStream(req, req.query.follow)) {
         const limit = req.query.limit ?? 1000;
@@ -129,6 +132,7 @@ export function jobStreamRoutes(app: FastifyInstance, deps: RouteDeps): void {
       const id = req.params.id;
       const detail = await ctx.store.getJobDetail(id);
       if (!detail) throw new NotFoundError(`job ${id}`);
+      authorizeJob(principalOf(req), detail.job, 'read');
       const taskId = req.query.task === undefined ? undefined : findTaskRef(detail.tasks, req.query.task).id;
       const labels = new Map(detail.tasks.map((t) => [t.id, taskLabel(t)]));
       let after = resumeAfter(req, req.query.after);

@@ -1,9 +1,10 @@
 /** Jobs: submit, list, read (status tree, spec, plan), stop, retry. */
-import type { FastifyInstance } from 'fastify';
-import { NotFoundError } from '../../core/errors.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { JobhubError, NotFoundError } from '../../core/errors.js';
 import { buildPlan } from '../../plan/planner.js';
 import { loadSpec } from '../../spec/index.js';
 import type { JobRecord } from '../../store/store.js';
+import { authorizeJob, type JobAction, visibleOwners } from '../access.js';
 import {
   AUTH_ERRORS,
   BODY_ERRORS,
@@ -13,43 +14,51 @@ import {
   ListJobsQuery,
   PlanView,
   responses,
-  SpecBody,
   SpecView,
   StopQuery,
   StopResponse,
+  SubmitBody,
+  SubmitQuery,
   SubmitResponse,
 } from '../api-schemas.js';
+import { actorOf, audit } from '../audit.js';
 import { jobDetailView, jobSummary, pickFields } from '../job-view.js';
+import { checkSecrets, resolveOwner, submitterOf } from '../submission.js';
+import { readSubmission } from '../uploads.js';
 import {
   API,
   decodeCursor,
   encodeCursor,
   parseLabels,
   parseTime,
+  principalOf,
   type RouteDeps,
   SECURED,
-  specTextOf,
   splitCommas,
 } from './common.js';
 
 const tags = ['jobs'];
 
 export function jobRoutes(app: FastifyInstance, { ctx }: RouteDeps): void {
-  const getJob = async (id: number): Promise<JobRecord> => {
+  /** The job, if the caller may do `action` on it (404 when it may not even see it). */
+  const getJob = async (req: FastifyRequest, id: number, action: JobAction = 'read'): Promise<JobRecord> => {
     const job = await ctx.store.getJob(id);
     if (!job) throw new NotFoundError(`job ${id}`);
+    authorizeJob(principalOf(req), job, action);
     return job;
   };
 
-  app.post(
+  app.post<{ Querystring: SubmitQuery }>(
     `${API}/jobs`,
     {
       schema: {
         operationId: 'submitJob',
         tags,
-        summary: 'Submit a job spec (YAML or JSON) and start running it',
+        summary:
+          'Submit a job spec (YAML or JSON; or multipart: a spec part and its input files) and start running it',
         security: SECURED,
-        body: SpecBody,
+        querystring: SubmitQuery,
+        body: SubmitBody,
         response: responses(
           {
             201: {
@@ -63,9 +72,33 @@ export function jobRoutes(app: FastifyInstance, { ctx }: RouteDeps): void {
       },
     },
     async (req, reply) => {
-      const text = specTextOf(req);
+      const p = principalOf(req);
+      if (p.scope === 'read')
+        throw new JobhubError('forbidden', "this token's scope (read) does not allow submitting");
+      // (files) The spec, with the inputs sent along (multipart); hold=true keeps the job for uploads.
+      const sub = await readSubmission(req, reply, ctx, {
+        hold: req.query.hold === true,
+        maxSpecBytes: 10 << 20,
+      });
+      const text = sub.text;
       const { spec } = loadSpec(text);
-      const job = await ctx.coordinator.submit({ spec, rawSpec: text });
+      const owner = await resolveOwner(ctx.store, p, spec.owner);
+      const submitter = submitterOf(req, p);
+      await checkSecrets(ctx.store, spec, owner);
+      const checked = await sub.check(spec);
+      const created = await ctx.coordinator.submit({
+        spec: checked.spec,
+        rawSpec: text,
+        owner,
+        submitter,
+        held: checked.held,
+      });
+      const job = await sub.done(created);
+      await audit(ctx.store, p, {
+        action: 'job.submit',
+        jobId: job.id,
+        details: { owner: owner.name, submitter },
+      });
       ctx.metrics.jobsSubmitted.inc();
       return reply
         .code(201)
@@ -95,7 +128,10 @@ export function jobRoutes(app: FastifyInstance, { ctx }: RouteDeps): void {
       const labels = parseLabels(q.label);
       const createdAfter = parseTime(q.createdAfter, 'query.createdAfter');
       const createdBefore = parseTime(q.createdBefore, 'query.createdBefore');
+      const visible = visibleOwners(principalOf(req));
       const found = await ctx.store.listJobs({
+        ...(visible ? { ownerIds: visible } : {}),
+        ...(q.submitter !== undefined ? { submitter: q.submitter } : {}),
         ...(q.status && q.status.length > 0 ? { status: q.status } : {}),
         ...(q.name !== undefined ? { name: q.name } : {}),
         ...(q.owner !== undefined ? { owner: q.owner } : {}),
@@ -141,6 +177,7 @@ export function jobRoutes(app: FastifyInstance, { ctx }: RouteDeps): void {
     async (req) => {
       const detail = await ctx.store.getJobDetail(req.params.id);
       if (!detail) throw new NotFoundError(`job ${req.params.id}`);
+      authorizeJob(principalOf(req), detail.job, 'read');
       return jobDetailView(detail);
     },
   );
@@ -158,7 +195,7 @@ export function jobRoutes(app: FastifyInstance, { ctx }: RouteDeps): void {
       },
     },
     async (req) => {
-      const job = await getJob(req.params.id);
+      const job = await getJob(req, req.params.id);
       return { raw: job.rawSpec, spec: job.spec };
     },
   );
@@ -176,7 +213,7 @@ export function jobRoutes(app: FastifyInstance, { ctx }: RouteDeps): void {
       },
     },
     async (req) => {
-      const job = await getJob(req.params.id);
+      const job = await getJob(req, req.params.id);
       return buildPlan(job.spec, job.placement);
     },
   );
@@ -201,11 +238,17 @@ export function jobRoutes(app: FastifyInstance, { ctx }: RouteDeps): void {
     },
     async (req, reply) => {
       const id = req.params.id;
-      const who = req.principal?.name ?? 'unknown';
-      await ctx.coordinator.requestStop(id, `requested by ${who} via the API`, {
+      const p = principalOf(req);
+      await getJob(req, id, 'stop');
+      await ctx.coordinator.requestStop(id, `requested by ${actorOf(p)} via the API`, {
         force: req.query.force === true,
       });
-      const job = await getJob(id);
+      await audit(ctx.store, p, {
+        action: 'job.stop',
+        jobId: id,
+        details: { force: req.query.force === true },
+      });
+      const job = await getJob(req, id);
       return reply.code(202).send({ job: jobSummary(job) });
     },
   );
@@ -232,7 +275,10 @@ export function jobRoutes(app: FastifyInstance, { ctx }: RouteDeps): void {
       },
     },
     async (req, reply) => {
-      const job = await ctx.coordinator.retry(req.params.id);
+      const p = principalOf(req);
+      await getJob(req, req.params.id, 'retry');
+      const job = await ctx.coordinator.retry(req.params.id, submitterOf(req, p));
+      await audit(ctx.store, p, { action: 'job.retry', jobId: job.id, details: { retryOf: req.params.id } });
       ctx.metrics.jobsSubmitted.inc();
       return reply
         .code(201)

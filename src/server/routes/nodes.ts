@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { NotFoundError } from '../../core/errors.js';
 import type { NodeRecord } from '../../store/store.js';
+import { eventVisibility, requireServerAdmin } from '../access.js';
 import {
   AUTH_ERRORS,
   EventsPage,
@@ -12,8 +13,9 @@ import {
   NodeView,
   responses,
 } from '../api-schemas.js';
+import { audit } from '../audit.js';
 import { eventView, nodeView } from '../job-view.js';
-import { API, type RouteDeps, SECURED } from './common.js';
+import { API, principalOf, type RouteDeps, SECURED } from './common.js';
 
 const tags = ['nodes'];
 
@@ -79,8 +81,12 @@ export function nodeRoutes(app: FastifyInstance, { ctx }: RouteDeps): void {
         afterSeq: req.query.after ?? 0,
         limit,
       });
+      // A node's events include its tasks': only those of jobs the caller may read are shown.
+      const visible = eventVisibility(ctx.store, principalOf(req));
+      const shown = [];
+      for (const e of events) if (await visible(e)) shown.push(eventView(e));
       const last = events[events.length - 1];
-      return { events: events.map(eventView), next: events.length === limit && last ? last.seq : null };
+      return { events: shown, next: events.length === limit && last ? last.seq : null };
     },
   );
 
@@ -99,7 +105,13 @@ export function nodeRoutes(app: FastifyInstance, { ctx }: RouteDeps): void {
         response: responses({ 200: NodeResponse }, [400, ...AUTH_ERRORS, 404, 409]),
       },
       handler: async (req) => {
+        const p = principalOf(req);
+        requireServerAdmin(p);
         await ctx.coordinator.setDraining(req.params.id, draining);
+        await audit(ctx.store, p, {
+          action: draining ? 'node.drain' : 'node.undrain',
+          nodeId: req.params.id,
+        });
         return { node: view(await getNode(req.params.id)) };
       },
     });

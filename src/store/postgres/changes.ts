@@ -47,6 +47,7 @@ const JOB_COLUMNS: Columns<JobChange['set']> = {
   waitingFor: { column: 'waiting_for' },
   stopRequested: { column: 'stop_requested' },
   placement: { column: 'placement_json', cast: 'jsonb', encode: (v: unknown) => toJsonOrNull(v) },
+  held: { column: 'held' },
 };
 
 const STAGE_COLUMNS: Columns<StageChange['set']> = {

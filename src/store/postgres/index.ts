@@ -13,22 +13,31 @@ import type {
   ChangeSet,
   EventQuery,
   EventRecord,
+  FileKind,
+  FileRecord,
   InboxItem,
   JobDetail,
   JobQuery,
   JobRecord,
   LogQuery,
+  Membership,
   NewJob,
   NewLogLine,
   NewToken,
   NodeRecord,
+  OrgRecord,
+  OrgRole,
   Store,
   StoredLogLine,
   TokenRecord,
+  UserRecord,
+  WorkspaceRecord,
 } from '../store.js';
 import { ChangeStatements } from './changes.js';
 import { openPool, quoteSchema, transaction } from './connection.js';
 import { EventStatements } from './events.js';
+import { FileStatements } from './files.js';
+import { IdentityStatements } from './identity.js';
 import { InboxStatements } from './inbox.js';
 import { JobStatements } from './jobs.js';
 import { LogStatements } from './logs.js';
@@ -54,7 +63,9 @@ export class PostgresStore implements Store {
   private readonly logs = new LogStatements();
   private readonly nodes = new NodeStatements();
   private readonly tokens = new TokenStatements();
+  private readonly identity = new IdentityStatements();
   private readonly inbox = new InboxStatements();
+  private readonly files = new FileStatements();
   private closing: Promise<void> | undefined;
 
   private constructor(pool: pg.Pool, schema: string | undefined) {
@@ -192,7 +203,116 @@ export class PostgresStore implements Store {
     return this.tokens.byHash(this.pool, hash);
   }
 
-  async listTokens(): Promise<TokenRecord[]> {
-    return this.tokens.list(this.pool);
+  async getToken(id: string): Promise<TokenRecord | undefined> {
+    return this.tokens.byId(this.pool, id);
+  }
+
+  async listTokens(userId?: string): Promise<TokenRecord[]> {
+    return this.tokens.list(this.pool, userId);
+  }
+
+  async revokeToken(id: string, at: Millis): Promise<boolean> {
+    return this.tokens.revoke(this.pool, id, at);
+  }
+
+  async createUser(user: UserRecord): Promise<UserRecord> {
+    return this.identity.createUser(this.pool, user);
+  }
+
+  async getUser(idOrName: string): Promise<UserRecord | undefined> {
+    return this.identity.getUser(this.pool, idOrName);
+  }
+
+  async listUsers(): Promise<UserRecord[]> {
+    return this.identity.listUsers(this.pool);
+  }
+
+  async createOrg(org: OrgRecord): Promise<OrgRecord> {
+    return this.identity.createOrg(this.pool, org);
+  }
+
+  async getOrg(idOrName: string): Promise<OrgRecord | undefined> {
+    return this.identity.getOrg(this.pool, idOrName);
+  }
+
+  async listOrgs(): Promise<OrgRecord[]> {
+    return this.identity.listOrgs(this.pool);
+  }
+
+  async setMembership(orgId: string, userId: string, role: OrgRole | null): Promise<void> {
+    await this.identity.setMembership(this.pool, orgId, userId, role);
+  }
+
+  async listMemberships(of: { userId: string } | { orgId: string }): Promise<Membership[]> {
+    return this.identity.memberships(this.pool, of);
+  }
+
+  async putSecret(orgId: string, name: string, ciphertext: string, now: Millis): Promise<void> {
+    await this.identity.putSecret(this.pool, orgId, name, ciphertext, now);
+  }
+
+  async listSecretNames(orgId: string): Promise<string[]> {
+    return this.identity.secretNames(this.pool, orgId);
+  }
+
+  async getSecrets(orgId: string, names: string[]): Promise<Map<string, string>> {
+    return this.identity.secrets(this.pool, orgId, names);
+  }
+
+  async deleteSecret(orgId: string, name: string): Promise<boolean> {
+    return this.identity.deleteSecret(this.pool, orgId, name);
+  }
+
+  // ---- Files (migration 5) ----
+
+  async putFile(file: FileRecord, require?: 'held' | 'active'): Promise<FileRecord | undefined> {
+    return this.write((c) => this.files.put(c, file, require));
+  }
+
+  async listFiles(jobId: number): Promise<FileRecord[]> {
+    return this.files.list(this.pool, jobId);
+  }
+
+  async getFile(jobId: number, path: string): Promise<FileRecord | undefined> {
+    return this.files.get(this.pool, jobId, path);
+  }
+
+  async jobFilesSize(jobId: number): Promise<number> {
+    return this.files.size(this.pool, jobId);
+  }
+
+  async deleteFiles(jobId: number, kinds?: readonly FileKind[]): Promise<FileRecord[]> {
+    return this.write((c) => this.files.delete(c, jobId, kinds));
+  }
+
+  async blobInUse(sha256: string): Promise<boolean> {
+    return this.files.inUse(this.pool, sha256);
+  }
+
+  async jobsWithFilesEndedBefore(before: Millis, limit: number): Promise<number[]> {
+    return this.files.endedWithFiles(this.pool, before, limit);
+  }
+
+  async deleteJob(id: number, now: Millis): Promise<{ files: FileRecord[]; event: EventRecord }> {
+    return this.write(async (c) => {
+      const files = await this.files.deleteJob(c, id);
+      const [event] = await this.events.append(c, [
+        { type: 'job.deleted', ts: now, jobId: id, data: { files: files.length } },
+      ]);
+      if (event === undefined) throw new Error('job.deleted event not appended');
+      return { files, event };
+    });
+  }
+
+  async createWorkspace(w: WorkspaceRecord): Promise<WorkspaceRecord> {
+    return this.write((c) => this.files.createWorkspace(c, w));
+  }
+
+  async getWorkspace(idOrName: string): Promise<WorkspaceRecord | undefined> {
+    return this.files.workspace(this.pool, idOrName);
+  }
+
+  async listWorkspaces(): Promise<WorkspaceRecord[]> {
+    return this.files.workspaces(this.pool);
   }
 }

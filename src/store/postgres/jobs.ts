@@ -21,12 +21,12 @@ export const ACTIVE_JOB_STATUSES: readonly JobStatus[] = ['queued', 'running', '
 
 const JOB_COLUMNS =
   'id, name, status, owner_json, labels_json, raw_spec, spec_json, placement_json, created_at, started_at, ' +
-  'ended_at, reason, waiting_for, stop_requested, retry_of';
+  'ended_at, reason, waiting_for, stop_requested, retry_of, submitter, held';
 
 const INSERT_JOB = statement(
   'jobs_insert',
-  `INSERT INTO jobs (name, status, owner_json, labels_json, raw_spec, spec_json, created_at, stop_requested, retry_of)
-   VALUES ($1, 'queued', $2::jsonb, $3::jsonb, $4, $5::jsonb, $6, false, $7)
+  `INSERT INTO jobs (name, status, owner_json, labels_json, raw_spec, spec_json, created_at, stop_requested, retry_of, submitter, held)
+   VALUES ($1, 'queued', $2::jsonb, $3::jsonb, $4, $5::jsonb, $6, false, $7, $8, $9)
    RETURNING id`,
 );
 const INSERT_STAGES = statement(
@@ -79,6 +79,8 @@ export class JobStatements {
       toJson(input.spec),
       input.createdAt,
       input.retryOf ?? null,
+      input.submitter ?? null,
+      input.held === true,
     ]);
     if (row === undefined) throw new Error('INSERT INTO jobs returned no id');
     const jobId = row.id;
@@ -143,6 +145,9 @@ export class JobStatements {
     if (q.createdAfter !== undefined) filter('after', q.createdAfter, (p) => `created_at >= ${p}`);
     if (q.createdBefore !== undefined) filter('before', q.createdBefore, (p) => `created_at < ${p}`);
     if (q.beforeId !== undefined) filter('beforeId', q.beforeId, (p) => `id < ${p}`);
+    if (q.submitter !== undefined) filter('submitter', q.submitter, (p) => `submitter = ${p}`);
+    if (q.ownerIds !== undefined)
+      filter('ownerIds', q.ownerIds, (p) => `owner_json ->> 'id' = ANY(${p}::text[])`);
     const st = this.built.get(`jobs_list_${keys.join('_')}`, () => {
       const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
       return `SELECT ${JOB_COLUMNS} FROM jobs ${whereSql} ORDER BY id DESC LIMIT $1 OFFSET $2`;

@@ -11,6 +11,8 @@ import { query, quoteSchema, statement, transaction } from './connection.js';
 import * as m0001 from './migrations/0001_init.js';
 import * as m0002 from './migrations/0002_cluster.js';
 import * as m0003 from './migrations/0003_inbox.js';
+import * as m0004 from './migrations/0004_security.js';
+import * as m0005 from './migrations/0005_files.js';
 
 export interface Migration {
   version: number;
@@ -23,6 +25,8 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: m0001.VERSION, name: m0001.NAME, sql: m0001.SQL },
   { version: m0002.VERSION, name: m0002.NAME, sql: m0002.SQL },
   { version: m0003.VERSION, name: m0003.NAME, sql: m0003.SQL },
+  { version: m0004.VERSION, name: m0004.NAME, sql: m0004.SQL },
+  { version: m0005.VERSION, name: m0005.NAME, sql: m0005.SQL },
 ];
 
 /** The advisory lock key migrations run under ('jobhub' and 'm' in ASCII): the same in every schema. */

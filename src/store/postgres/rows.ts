@@ -45,6 +45,8 @@ export interface JobRow {
   waiting_for: string | null;
   stop_requested: boolean;
   retry_of: number | null;
+  submitter: string | null;
+  held: boolean;
 }
 
 export interface StageRow {
@@ -151,6 +153,8 @@ export function jobFromRow(r: JobRow): JobRecord {
     waitingFor: r.waiting_for,
     stopRequested: r.stop_requested,
     retryOf: r.retry_of,
+    submitter: r.submitter,
+    held: r.held,
   };
 }
 

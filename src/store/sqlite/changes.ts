@@ -37,6 +37,7 @@ const JOB_COLUMNS: Columns<JobChange['set']> = {
   waitingFor: { column: 'waiting_for' },
   stopRequested: { column: 'stop_requested', encode: (v: boolean | null) => (v === null ? null : toBit(v)) },
   placement: { column: 'placement_json', encode: (v: unknown) => toJsonOrNull(v) },
+  held: { column: 'held', encode: (v: boolean | null) => (v === null ? null : toBit(v)) },
 };
 
 const STAGE_COLUMNS: Columns<StageChange['set']> = {

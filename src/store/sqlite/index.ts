@@ -10,22 +10,31 @@ import type {
   ChangeSet,
   EventQuery,
   EventRecord,
+  FileKind,
+  FileRecord,
   InboxItem,
   JobDetail,
   JobQuery,
   JobRecord,
   LogQuery,
+  Membership,
   NewJob,
   NewLogLine,
   NewToken,
   NodeRecord,
+  OrgRecord,
+  OrgRole,
   Store,
   StoredLogLine,
   TokenRecord,
+  UserRecord,
+  WorkspaceRecord,
 } from '../store.js';
 import { ChangeStatements } from './changes.js';
 import { type Db, openDatabase, StatementCache } from './connection.js';
 import { EventStatements } from './events.js';
+import { FileStatements } from './files.js';
+import { IdentityStatements } from './identity.js';
 import { InboxStatements } from './inbox.js';
 import { JobStatements } from './jobs.js';
 import { LogStatements } from './logs.js';
@@ -43,6 +52,8 @@ export class SqliteStore implements Store {
   private readonly nodes: NodeStatements;
   private readonly tokens: TokenStatements;
   private readonly inbox: InboxStatements;
+  private readonly files: FileStatements;
+  private readonly identity: IdentityStatements;
   private closed = false;
 
   private constructor(db: Db) {
@@ -55,6 +66,8 @@ export class SqliteStore implements Store {
     this.nodes = new NodeStatements(this.st);
     this.tokens = new TokenStatements(this.st);
     this.inbox = new InboxStatements(this.st);
+    this.files = new FileStatements(this.st);
+    this.identity = new IdentityStatements(this.st);
   }
 
   /** Opens (creating the file and its directory if missing) a database; `:memory:` is allowed. */
@@ -194,7 +207,118 @@ export class SqliteStore implements Store {
     return this.read(() => this.tokens.byHash(hash));
   }
 
-  async listTokens(): Promise<TokenRecord[]> {
-    return this.read(() => this.tokens.list());
+  async getToken(id: string): Promise<TokenRecord | undefined> {
+    return this.read(() => this.tokens.byId(id));
+  }
+
+  async listTokens(userId?: string): Promise<TokenRecord[]> {
+    return this.read(() => this.tokens.list(userId));
+  }
+
+  async revokeToken(id: string, at: Millis): Promise<boolean> {
+    return this.write(() => this.tokens.revoke(id, at));
+  }
+
+  async createUser(user: UserRecord): Promise<UserRecord> {
+    return this.write(() => this.identity.createUser(user));
+  }
+
+  async getUser(idOrName: string): Promise<UserRecord | undefined> {
+    return this.read(() => this.identity.getUser(idOrName));
+  }
+
+  async listUsers(): Promise<UserRecord[]> {
+    return this.read(() => this.identity.listUsers());
+  }
+
+  async createOrg(org: OrgRecord): Promise<OrgRecord> {
+    return this.write(() => this.identity.createOrg(org));
+  }
+
+  async getOrg(idOrName: string): Promise<OrgRecord | undefined> {
+    return this.read(() => this.identity.getOrg(idOrName));
+  }
+
+  async listOrgs(): Promise<OrgRecord[]> {
+    return this.read(() => this.identity.listOrgs());
+  }
+
+  async setMembership(orgId: string, userId: string, role: OrgRole | null): Promise<void> {
+    this.write(() => this.identity.setMembership(orgId, userId, role));
+  }
+
+  async listMemberships(of: { userId: string } | { orgId: string }): Promise<Membership[]> {
+    return this.read(() => this.identity.memberships(of));
+  }
+
+  async putSecret(orgId: string, name: string, ciphertext: string, now: Millis): Promise<void> {
+    this.write(() => this.identity.putSecret(orgId, name, ciphertext, now));
+  }
+
+  async listSecretNames(orgId: string): Promise<string[]> {
+    return this.read(() => this.identity.secretNames(orgId));
+  }
+
+  async getSecrets(orgId: string, names: string[]): Promise<Map<string, string>> {
+    return this.read(() => this.identity.secrets(orgId, names));
+  }
+
+  async deleteSecret(orgId: string, name: string): Promise<boolean> {
+    return this.write(() => this.identity.deleteSecret(orgId, name));
+  }
+
+  // ---- Files (migration 5) ----
+
+  async putFile(file: FileRecord, require?: 'held' | 'active'): Promise<FileRecord | undefined> {
+    return this.write(() => this.files.put(file, require));
+  }
+
+  async listFiles(jobId: number): Promise<FileRecord[]> {
+    return this.read(() => this.files.list(jobId));
+  }
+
+  async getFile(jobId: number, path: string): Promise<FileRecord | undefined> {
+    return this.read(() => this.files.get(jobId, path));
+  }
+
+  async jobFilesSize(jobId: number): Promise<number> {
+    return this.read(() => this.files.size(jobId));
+  }
+
+  async deleteFiles(jobId: number, kinds?: readonly FileKind[]): Promise<FileRecord[]> {
+    return this.write(() => this.files.delete(jobId, kinds));
+  }
+
+  async blobInUse(sha256: string): Promise<boolean> {
+    return this.read(() => this.files.inUse(sha256));
+  }
+
+  async jobsWithFilesEndedBefore(before: Millis, limit: number): Promise<number[]> {
+    return this.read(() => this.files.endedWithFiles(before, limit));
+  }
+
+  async deleteJob(id: number, now: Millis): Promise<{ files: FileRecord[]; event: EventRecord }> {
+    return this.write(() => {
+      const files = this.files.deleteJob(id);
+      const event = this.events.insert({
+        type: 'job.deleted',
+        ts: now,
+        jobId: id,
+        data: { files: files.length },
+      });
+      return { files, event };
+    });
+  }
+
+  async createWorkspace(w: WorkspaceRecord): Promise<WorkspaceRecord> {
+    return this.write(() => this.files.createWorkspace(w));
+  }
+
+  async getWorkspace(idOrName: string): Promise<WorkspaceRecord | undefined> {
+    return this.read(() => this.files.workspace(idOrName));
+  }
+
+  async listWorkspaces(): Promise<WorkspaceRecord[]> {
+    return this.read(() => this.files.workspaces());
   }
 }

@@ -21,15 +21,15 @@ export const ACTIVE_JOB_STATUSES: readonly JobStatus[] = ['queued', 'running', '
 
 const JOB_COLUMNS =
   'id, name, status, owner_json, labels_json, raw_spec, spec_json, placement_json, created_at, started_at, ' +
-  'ended_at, reason, waiting_for, stop_requested, retry_of';
+  'ended_at, reason, waiting_for, stop_requested, retry_of, submitter, held';
 const STAGE_COLUMNS = 'job_id, name, idx, status, started_at, ready_at, ended_at';
 const TASK_COLUMNS =
   'job_id, id, stage, node, name, idx, long_running, status, attempt, node_id, started_at, ready_at, ended_at, ' +
   'exit_code, text, node_instance';
 
 const INSERT_JOB = `
-INSERT INTO jobs (name, status, owner_json, labels_json, raw_spec, spec_json, created_at, stop_requested, retry_of)
-VALUES (@name, 'queued', @owner_json, @labels_json, @raw_spec, @spec_json, @created_at, 0, @retry_of)`;
+INSERT INTO jobs (name, status, owner_json, labels_json, raw_spec, spec_json, created_at, stop_requested, retry_of, submitter, held)
+VALUES (@name, 'queued', @owner_json, @labels_json, @raw_spec, @spec_json, @created_at, 0, @retry_of, @submitter, @held)`;
 const INSERT_STAGE = `INSERT INTO stages (job_id, name, idx, status) VALUES (?, ?, ?, 'queued')`;
 const INSERT_TASK = `
 INSERT INTO tasks (job_id, id, stage, node, name, idx, long_running, status, attempt)
@@ -50,6 +50,8 @@ interface JobListParams {
   createdAfter: number | null;
   createdBefore: number | null;
   beforeId: number | null;
+  submitter: string | null;
+  ownerIds: string | null;
   limit: number;
   offset: number;
 }
@@ -70,6 +72,8 @@ export class JobStatements {
             spec_json: string;
             created_at: number;
             retry_of: number | null;
+            submitter: string | null;
+            held: 0 | 1;
           },
         ]
       >(INSERT_JOB)
@@ -81,6 +85,8 @@ export class JobStatements {
         spec_json: JSON.stringify(input.spec),
         created_at: input.createdAt,
         retry_of: input.retryOf ?? null,
+        submitter: input.submitter ?? null,
+        held: toBit(input.held === true),
       });
     const jobId = Number(res.lastInsertRowid);
     const insertStage = this.st.get<[number, string, number]>(INSERT_STAGE);
@@ -125,6 +131,8 @@ export class JobStatements {
       after: query.createdAfter !== undefined,
       before: query.createdBefore !== undefined,
       beforeId: query.beforeId !== undefined,
+      submitter: query.submitter !== undefined,
+      ownerIds: query.ownerIds !== undefined,
     };
     const key = Object.entries(filters)
       .filter(([, on]) => on)
@@ -149,6 +157,9 @@ export class JobStatements {
       if (filters.after) where.push('created_at >= @createdAfter');
       if (filters.before) where.push('created_at < @createdBefore');
       if (filters.beforeId) where.push('id < @beforeId');
+      if (filters.submitter) where.push('submitter = @submitter');
+      if (filters.ownerIds)
+        where.push(`json_extract(owner_json, '$.id') IN (SELECT value FROM json_each(@ownerIds))`);
       const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
       return `SELECT ${JOB_COLUMNS} FROM jobs ${whereSql} ORDER BY id DESC LIMIT @limit OFFSET @offset`;
     });
@@ -162,6 +173,8 @@ export class JobStatements {
         createdAfter: query.createdAfter ?? null,
         createdBefore: query.createdBefore ?? null,
         beforeId: query.beforeId ?? null,
+        submitter: query.submitter ?? null,
+        ownerIds: query.ownerIds ? JSON.stringify(query.ownerIds) : null,
         limit: limitOf(query.limit, DEFAULT_JOB_LIMIT),
         offset: start - 1,
       })

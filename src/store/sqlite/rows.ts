@@ -41,6 +41,8 @@ export interface JobRow {
   waiting_for: string | null;
   stop_requested: number;
   retry_of: number | null;
+  submitter: string | null;
+  held: number;
 }
 
 export interface StageRow {
@@ -147,6 +149,8 @@ export function jobFromRow(r: JobRow): JobRecord {
     waitingFor: r.waiting_for,
     stopRequested: r.stop_requested !== 0,
     retryOf: r.retry_of,
+    submitter: r.submitter,
+    held: r.held !== 0,
   };
 }
 
