@@ -134,7 +134,15 @@ export class AgentConnection {
       this.opts.log(`server ${base} refused the agent: HTTP ${res.statusCode}${why}`);
     });
     ws.on('error', (err) => {
-      if (this.state === 'connecting') this.opts.log(`cannot reach ${base}: ${err.message}`);
+      if (this.state === 'connecting') {
+        const code = (err as Error & { code?: unknown }).code;
+        const untrusted =
+          typeof code === 'string' && /SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(code);
+        const hint = untrusted
+          ? " (the server's certificate is not trusted: give its CA with --ca-file)"
+          : '';
+        this.opts.log(`cannot reach ${base}: ${err.message}${hint}`);
+      }
     });
     ws.on('close', () => {
       if (this.ws !== ws) return;

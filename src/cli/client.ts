@@ -433,9 +433,19 @@ function safeJson(text: string): unknown {
 function messageOf(err: unknown): string {
   if (err instanceof Error) {
     const cause = (err as Error & { cause?: unknown }).cause;
-    return cause instanceof Error ? `${err.message} (${cause.message})` : err.message;
+    if (!(cause instanceof Error)) return err.message;
+    return `${err.message} (${cause.message})${certHint(cause)}`;
   }
   return String(err);
+}
+
+/** A server certificate this process does not trust: how to make it trust it. */
+function certHint(cause: Error): string {
+  const code = (cause as Error & { code?: unknown }).code;
+  const untrusted =
+    typeof code === 'string' &&
+    /SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|CERT_UNTRUSTED|ERR_TLS_CERT/.test(code);
+  return untrusted ? "; to trust the server's CA, set NODE_EXTRA_CA_CERTS=/path/to/ca.pem" : '';
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

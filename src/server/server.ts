@@ -136,7 +136,20 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
     ...(config.tlsCert && config.tlsKey ? { https: readTls(config.tlsCert, config.tlsKey) } : {}),
   });
   await gateway.attach(app.server);
-  await app.listen({ port: config.port, host: config.host });
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES') {
+      throw new JobhubError(
+        'unavailable',
+        code === 'EADDRINUSE'
+          ? `port ${config.port} on ${config.host} is in use: stop what listens there, or pick another with --port`
+          : `may not listen on ${config.host}:${config.port} (a port below 1024 needs privileges): pick another with --port`,
+      );
+    }
+    throw err;
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   await r.start();

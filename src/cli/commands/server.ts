@@ -7,7 +7,11 @@ export async function serverCommand(flags: ServerFlags, io: CliIO): Promise<numb
   const config = resolveServerConfig(flags, io.env, io.cwd);
   const log = (line: string) => println(io.stderr, `${new Date().toISOString()} ${line}`);
   const server = await startServer(config, log);
-  println(io.stdout, `jobhub server listening on ${config.host}:${server.port} (data: ${config.dataDir})`);
+  const scheme = config.tlsCert ? 'https' : 'http';
+  println(
+    io.stdout,
+    `jobhub server listening on ${config.host}:${server.port} (${scheme}; data: ${config.dataDir})`,
+  );
   const { admin, agent } = server.createdTokens;
   if (admin || agent) {
     println(io.stdout, 'First start: these tokens were made. They are shown this once; keep them safe.');

@@ -63,6 +63,20 @@ export async function storeCopyCommand(opts: { from: string; to: string }, io: C
         .map(([t, n]) => `${NEXT_LABELS[t as CopyTable] ?? t} ${n}`)
         .join(', ');
       println(io.stdout, `counts checked; ids continue at: ${next}`);
+      // What the rows need that is not in the database: the key that sealed the secrets, the blobs.
+      const keyFile = path.join(dir, 'server.key');
+      if ((report.copied.secrets ?? 0) > 0 && existsSync(keyFile)) {
+        println(
+          io.stdout,
+          `secrets are sealed with ${keyFile}: start the servers with JOBHUB_SERVER_KEY="$(cat ${keyFile})"`,
+        );
+      }
+      if ((report.copied.files ?? 0) + (report.copied.workspaces ?? 0) > 0) {
+        println(
+          io.stdout,
+          `file contents stay in ${path.join(dir, 'blobs')}: copy that folder to the servers' --files-dir`,
+        );
+      }
       return 0;
     } finally {
       await target.close();
