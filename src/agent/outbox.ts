@@ -24,6 +24,8 @@ import type { AgentReport } from './protocol.js';
 export interface OutboxRecord {
   seq: number;
   report: AgentReport;
+  /** The report as JSON, when it is still at hand: sending it then costs no second stringify. */
+  json?: string;
 }
 
 export interface OutboxOptions {
@@ -31,6 +33,17 @@ export interface OutboxOptions {
   segmentBytes?: number;
   /** Keep at most this many recent records in memory. Default 20,000. */
   memoryRecords?: number;
+  /**
+   * And at most about this many bytes of them. Default 16 MiB. A chatty task writes log reports
+   * faster than a busy server takes them: past this they wait on disk only, so the agent's memory
+   * stays flat however far behind the server is.
+   */
+  memoryBytes?: number;
+}
+
+interface MemoryRecord extends OutboxRecord {
+  /** Length of its JSON line (UTF-16 units: an estimate of its memory is all that is needed). */
+  bytes: number;
 }
 
 interface Segment {
@@ -43,13 +56,16 @@ const SEGMENT = /^seg-(\d{12})\.jsonl$/;
 
 export class Outbox {
   private readonly segments: Segment[] = [];
-  private readonly memory: OutboxRecord[] = [];
+  private readonly memory: MemoryRecord[] = [];
+  /** Bytes of the records in `memory` (their JSON lines). */
+  private memoryUsed = 0;
   private fd: number | undefined;
   private bytes = 0;
   private seq = 0;
   private ackedSeq = 0;
   private readonly segmentBytes: number;
   private readonly memoryRecords: number;
+  private readonly memoryBytes: number;
 
   private constructor(
     private readonly dir: string,
@@ -57,6 +73,7 @@ export class Outbox {
   ) {
     this.segmentBytes = opts.segmentBytes ?? 1024 * 1024;
     this.memoryRecords = opts.memoryRecords ?? 20_000;
+    this.memoryBytes = opts.memoryBytes ?? 16 * 1024 * 1024;
   }
 
   /** Opens the outbox in `dir`, finding what an earlier agent process left unacknowledged. */
@@ -100,24 +117,36 @@ export class Outbox {
   /** Writes a report; returns its seq. */
   append(report: AgentReport): number {
     const seq = ++this.seq;
-    const line = `${JSON.stringify({ seq, report })}\n`;
+    const json = JSON.stringify(report);
+    // The same text as JSON.stringify({ seq, report }), without stringifying the report twice.
+    const line = `{"seq":${seq},"report":${json}}\n`;
     if (this.fd === undefined || this.bytes >= this.segmentBytes) this.rotate(seq);
-    const buf = Buffer.from(line, 'utf8');
-    writeSync(this.fd as number, buf);
-    this.bytes += buf.length;
+    const written = writeSync(this.fd as number, line, null, 'utf8');
+    this.bytes += written;
     const current = this.segments.at(-1);
     if (current) current.last = seq;
-    this.memory.push({ seq, report });
-    if (this.memory.length > this.memoryRecords)
-      this.memory.splice(0, this.memory.length - this.memoryRecords);
+    this.memory.push({ seq, report, json, bytes: line.length });
+    this.memoryUsed += line.length;
+    while (
+      this.memory.length > 1 &&
+      (this.memory.length > this.memoryRecords || this.memoryUsed > this.memoryBytes)
+    ) {
+      this.dropOldestInMemory();
+    }
     return seq;
+  }
+
+  private dropOldestInMemory(): void {
+    const r = this.memory.shift();
+    if (r) this.memoryUsed -= r.bytes;
   }
 
   /** The server applied everything up to `seq`: drop what is no longer needed. */
   ack(seq: number): void {
     if (seq <= this.ackedSeq) return;
     this.ackedSeq = Math.min(seq, this.seq);
-    while (this.memory.length > 0 && (this.memory[0]?.seq ?? Infinity) <= this.ackedSeq) this.memory.shift();
+    while (this.memory.length > 0 && (this.memory[0]?.seq ?? Infinity) <= this.ackedSeq)
+      this.dropOldestInMemory();
     this.dropAcked();
   }
 
@@ -187,7 +216,11 @@ function readSegment(file: string, repair: boolean): OutboxRecord[] {
   for (const line of text.split('\n')) {
     if (line === '') continue;
     try {
-      out.push(JSON.parse(line) as OutboxRecord);
+      const r = JSON.parse(line) as OutboxRecord;
+      // The report's JSON is the tail of the line (see append): kept, it is sent without stringifying.
+      const prefix = `{"seq":${r.seq},"report":`;
+      if (line.startsWith(prefix) && line.endsWith('}')) r.json = line.slice(prefix.length, -1);
+      out.push(r);
       good += Buffer.byteLength(line, 'utf8') + 1;
     } catch {
       if (repair) truncateSync(file, good);

@@ -89,8 +89,20 @@ export class ApiClient {
   // -------------------------------------------------------------------------------------------
   // Jobs
 
-  submitSpec(text: string, contentType: SpecContentType = 'application/yaml'): Promise<SubmitResponse> {
-    return this.request('POST', '/api/v1/jobs', { body: text, contentType });
+  /** Submits a spec, with parameter values (`name=value`) if it declares params. */
+  submitSpec(
+    text: string,
+    contentType: SpecContentType = 'application/yaml',
+    params: readonly string[] = [],
+  ): Promise<SubmitResponse> {
+    return this.request('POST', '/api/v1/jobs', { body: text, contentType, query: { param: [...params] } });
+  }
+
+  /** Submits a stored template (`name` or `name@version`) with parameter values (`name=value`). */
+  submitTemplate(ref: string, params: readonly string[] = [], hold = false): Promise<SubmitResponse> {
+    return this.request('POST', '/api/v1/jobs', {
+      query: { template: ref, param: [...params], ...(hold ? { hold: true } : {}) },
+    });
   }
 
   listJobs(query: ListJobsQuery = {}): Promise<JobList> {
@@ -169,8 +181,16 @@ export class ApiClient {
   // Files
 
   /** Submits a spec held (`hold=true`): it waits for its inputs and a release. */
-  submitHeld(text: string, contentType: SpecContentType = 'application/yaml'): Promise<SubmitResponse> {
-    return this.request('POST', '/api/v1/jobs', { body: text, contentType, query: { hold: true } });
+  submitHeld(
+    text: string,
+    contentType: SpecContentType = 'application/yaml',
+    params: readonly string[] = [],
+  ): Promise<SubmitResponse> {
+    return this.request('POST', '/api/v1/jobs', {
+      body: text,
+      contentType,
+      query: { hold: true, param: [...params] },
+    });
   }
 
   /** Uploads a local file as an input of a held job (streamed). */

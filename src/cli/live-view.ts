@@ -162,6 +162,12 @@ export function describeEvent(e: EventRecord, style: Style): string {
       return `${at} job ${e.jobId} released`;
     case 'job.deleted':
       return `${at} job ${e.jobId} deleted, with its ${String(data.files)} file(s)`;
+    case 'lock.acquired':
+      return `${at} job ${e.jobId} took lock ${String(data.lock)} (${String(data.mode)})`;
+    case 'lock.released':
+      return `${at} job ${e.jobId} released lock ${String(data.lock)}`;
+    case 'lock.broken':
+      return `${at} lock ${String(data.lock)} of job ${e.jobId} broken by ${String(data.by)}`;
     case 'stage.status':
       return `${at} stage ${e.stage} ${statusText(style, e.to ?? '')}`;
     case 'task.status': {

@@ -9,6 +9,7 @@ import type { JobsOptions, LogsOptions } from './commands/inspect.js';
 import { registerIdentityCommands } from './identity-program.js';
 import { type CliIO, println, processIO } from './io.js';
 import { type Act, withRemote } from './remote-options.js';
+import { registerTemplateCommands } from './template-program.js';
 
 const version = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -18,6 +19,9 @@ const dataOption = () =>
   new Option('--data <dir>', 'data folder with the store and node working directories')
     .env('JOBHUB_DATA')
     .default(undefined, './.jobhub');
+
+/** A repeatable option's values, in order (`--param a=1 --param b=2`). */
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
   const program = new Command('jobhub')
@@ -42,13 +46,15 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
     .addOption(dataOption())
     .option('--json', 'stream events as JSON lines instead of the live view')
     .option('--stop-grace <duration>', 'time between SIGTERM and SIGKILL when stopping tasks (default 10s)')
+    .option('--param <name=value>', "a value for one of the spec's params (repeatable)", collect, [])
     .addHelpText(
       'after',
       '\nExit codes: 0 succeeded, 1 failed, 2 invalid spec or usage, 130 stopped by Ctrl-C.\nCtrl-C stops the job cleanly; a second Ctrl-C kills its tasks at once.',
     )
     .action(
-      act(async (file: string, opts: { data?: string; json?: boolean; stopGrace?: string }) =>
-        (await import('./commands/run.js')).runCommand(file, opts, io),
+      act(
+        async (file: string, opts: { data?: string; json?: boolean; stopGrace?: string; param?: string[] }) =>
+          (await import('./commands/run.js')).runCommand(file, opts, io),
       ),
     );
 
@@ -93,6 +99,7 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
       )
       .option('--name <name>', 'only jobs with this name')
       .option('--owner <owner>', 'only jobs of this owner (name or id)')
+      .option('--template <name>', 'only jobs submitted from this template')
       .option('--label <k=v...>', 'only jobs with these labels')
       .option('--limit <n>', 'at most n jobs (default 100)')
       .option('--start <n>', 'start at the n-th job (1-based, default 1)')
@@ -144,8 +151,10 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
   remote(
     program
       .command('submit')
-      .description('submit a job spec to a server')
-      .argument('<file>', 'job spec, YAML or JSON (- for stdin)')
+      .description('submit a job spec (or a stored template) to a server')
+      .argument('[file]', 'job spec, YAML or JSON (- for stdin); or give --template')
+      .option('--template <name[@version]>', 'submit this stored template (default: its newest version)')
+      .option('--param <name=value>', "a value for one of the spec's params (repeatable)", collect, [])
       .option('--wait', 'follow the job until it ends; exit 0 when it succeeded, 1 otherwise')
       .option(
         '--input <file...>',
@@ -153,7 +162,7 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
       )
       .option('--json', 'print JSON'),
   ).action(
-    act(async (file: string, opts: SubmitOptions) =>
+    act(async (file: string | undefined, opts: SubmitOptions) =>
       (await import('./commands/control.js')).submitCommand(file, opts, io),
     ),
   );
@@ -267,6 +276,37 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
     ),
   );
 
+  // Locks (seed 002).
+  const locks = () => import('./commands/locks.js');
+  remote(
+    program
+      .command('locks')
+      .description(
+        'list locks: state, capacity, the jobs holding each and the queue (first come, first served)',
+      )
+      .addOption(dataOption())
+      .option('--json', 'print JSON'),
+  ).action(act(async (opts: { data?: string; json?: boolean }) => (await locks()).locksCommand(opts, io)));
+  const lock = program.command('lock').description('declare, remove or break a lock (server admins)');
+  remote(
+    lock
+      .command('set')
+      .description('declare a lock with a capacity: at most N jobs hold it at once (a semaphore)')
+      .argument('<name>', 'lock name')
+      .requiredOption('--capacity <n>', 'how many jobs may hold it at once'),
+  ).action(
+    act(async (name: string, opts: { capacity?: string }) => (await locks()).lockSetCommand(name, opts, io)),
+  );
+  remote(lock.command('rm').description('remove a lock declaration').argument('<name>', 'lock name')).action(
+    act(async (name: string, opts: object) => (await locks()).lockRemoveCommand(name, opts, io)),
+  );
+  remote(
+    lock
+      .command('break')
+      .description('break a lock: its holders hold it no more (they keep running); the next job takes it')
+      .argument('<name>', 'lock name'),
+  ).action(act(async (name: string, opts: object) => (await locks()).lockBreakCommand(name, opts, io)));
+
   program
     .command('store')
     .description('work on a store')
@@ -338,6 +378,7 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
     .action(act(async (opts: AgentFlags) => (await import('./commands/agent.js')).agentCommand(opts, io)));
 
   registerIdentityCommands(program, io, act);
+  registerTemplateCommands(program, io, act);
   return program;
 }
 

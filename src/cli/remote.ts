@@ -127,6 +127,8 @@ export function detailFromView(view: JobDetailView, spec: JobSpec): JobDetail {
       retryOf: view.retryOf,
       held: view.held,
       submitter: view.submitter ?? null,
+      params: view.params ?? null,
+      template: view.template ?? null,
     },
     stages,
     tasks,

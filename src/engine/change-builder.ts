@@ -6,7 +6,7 @@
 import type { JobStatus, NodeState, TaskStatus } from '../core/types.js';
 import type { ChangeSet, NodeRecord, TaskChange, TaskRecord } from '../store/store.js';
 import type { JobRun } from './job-run.js';
-import { canTransitionJob } from './job-state.js';
+import { canTransitionJob, isJobTerminal } from './job-state.js';
 import { canTransitionNode } from './node-state.js';
 import { deriveStageStatus } from './stage-status.js';
 import { canTransitionTask, isTaskActive } from './task-state.js';
@@ -19,6 +19,8 @@ export class ChangeBuilder {
   readonly changes: ChangeSet = { jobs: [], stages: [], tasks: [], nodes: [], events: [] };
   /** Per node, how many tasks became active (+) or stopped being active (-) in this decision. */
   readonly activeDelta = new Map<string, number>();
+  /** Locks were released, or a job that waited for locks ended: queued jobs may take them now. */
+  locksChanged = false;
   private readonly touchedStages = new Map<JobRun, Set<string>>();
 
   constructor(readonly now: number) {}
@@ -87,7 +89,27 @@ export class ChangeBuilder {
     Object.assign(run.job, set);
     const data: Record<string, unknown> = {};
     if (set.reason) data.reason = set.reason;
+    // A job's locks go in the transaction that ends it, however it ends.
+    if (isJobTerminal(to) && run.heldLocks.length > 0) {
+      for (const l of run.heldLocks) {
+        this.changes.events.push({
+          type: 'lock.released',
+          ts: this.now,
+          jobId: run.id,
+          data: { lock: l.name, mode: l.mode, status: to },
+        });
+      }
+      run.heldLocks = [];
+      this.locksChanged = true;
+    } else if (isJobTerminal(to) && run.job.spec.locks?.length) {
+      this.locksChanged = true; // it no longer waits ahead of others
+    }
     this.changes.events.push({ type: 'job.status', ts: this.now, jobId: run.id, from, to, data });
+  }
+
+  /** An event that goes with this decision's changes (lock taken or broken). */
+  event(e: ChangeSet['events'][number]): void {
+    this.changes.events.push(e);
   }
 
   /** A job field change that is not a status transition (placement, waitingFor, stop request). */

@@ -31,6 +31,7 @@ import type { EventBus } from './event-bus.js';
 import { createJob, type SubmitInput } from './job-factory.js';
 import { JobRun } from './job-run.js';
 import { finalJobStatus, isJobTerminal } from './job-state.js';
+import { LockTable } from './lock-table.js';
 import { NodeBook } from './node-book.js';
 import { advance, type StepContext } from './progress.js';
 import { SerialQueue } from './serial-queue.js';
@@ -90,6 +91,7 @@ export class Coordinator {
   private readonly queue = new SerialQueue();
   private readonly runs = new Map<number, JobRun>();
   private readonly nodes: NodeBook;
+  private readonly locks: LockTable;
   private readonly waiters = new Map<number, Array<(job: JobRecord) => void>>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
@@ -108,6 +110,7 @@ export class Coordinator {
     this.onError =
       opts.onError ?? ((err) => process.stderr.write(`jobhub: internal error: ${String(err)}\n`));
     this.nodes = new NodeBook(this.store);
+    this.locks = new LockTable(this.store);
   }
 
   /** Takes up every job the store has as active (after a restart) and carries on with them. */
@@ -120,6 +123,7 @@ export class Coordinator {
         if (!detail) continue;
         const run = new JobRun(detail);
         this.runs.set(id, run);
+        await this.locks.restore(run);
         for (const t of run.tasks) {
           if (t.nodeId && isTaskActive(t.status)) counts.set(t.nodeId, (counts.get(t.nodeId) ?? 0) + 1);
         }
@@ -167,6 +171,9 @@ export class Coordinator {
       retryOf: job.id,
       owner: job.owner,
       submitter: submitter ?? job.submitter,
+      // The spec is the one stored, with its params bound: the retry runs with the same values.
+      params: job.params,
+      template: job.template,
     });
   }
 
@@ -415,6 +422,28 @@ export class Coordinator {
       .catch(this.onError);
   }
 
+  /** An admin breaks a lock: its holders hold it no more, and the next in line may take it. */
+  breakLock(name: string, by: string): Promise<number[]> {
+    return this.queue.run(async () => {
+      const b = new ChangeBuilder(this.now());
+      const jobs = this.locks.breakLock(name, this.runs.values(), b, by);
+      if (!b.empty) {
+        const events = await this.store.applyChanges(b.changes);
+        this.bus.publish({ kind: 'events', events });
+      }
+      this.kick();
+      return jobs;
+    });
+  }
+
+  /** The declared locks changed (capacity set or removed): read them again, and retry the queue. */
+  locksDeclared(): Promise<void> {
+    return this.queue.run(async () => {
+      await this.locks.reload();
+      this.kick();
+    });
+  }
+
   /** Tries again to place every queued job (a node came, a node's drain ended, capacity freed). */
   private kick(): void {
     for (const run of this.runs.values()) if (run.job.status === 'queued') void this.step(run.id);
@@ -450,7 +479,7 @@ export class Coordinator {
   private async decide(run: JobRun, b: ChangeBuilder, outbox: Outbox = []): Promise<void> {
     const commands: Outbox = [...outbox];
     if (run.job.status === 'queued' && !run.job.stopRequested) {
-      if (run.job.held || !(await this.prepareFiles(run, b)) || !(await this.place(run, b))) {
+      if (run.job.held || !(await this.prepareFiles(run, b)) || !(await this.lockAndPlace(run, b))) {
         if (run.job.held) this.holdWaiting(run, b);
         await this.commit(run, b);
         if (isJobTerminal(run.job.status)) this.forget(run);
@@ -515,16 +544,35 @@ export class Coordinator {
     if (isJobTerminal(run.job.status)) this.forget(run);
   }
 
+  /**
+   * A queued job starts once it may take all of its locks and it can be placed: then both happen in
+   * this decision, so a job never holds locks while it waits, and never runs without them.
+   */
+  private async lockAndPlace(run: JobRun, b: ChangeBuilder): Promise<boolean> {
+    const verdict = await this.locks.verdict(run, this.runs.values());
+    if (!verdict.ok) {
+      this.waiting(run, b, verdict.reason);
+      return false;
+    }
+    if (!(await this.place(run, b))) return false;
+    await this.locks.acquire(run, b);
+    return true;
+  }
+
+  /** Says why a queued job waits (an event only when the reason changed). */
+  private waiting(run: JobRun, b: ChangeBuilder, reason: string): void {
+    if (run.job.waitingFor === reason) return;
+    b.jobFields(
+      run,
+      { waitingFor: reason },
+      { type: 'job.waiting', ts: b.now, jobId: run.id, data: { waitingFor: reason } },
+    );
+  }
+
   private async place(run: JobRun, b: ChangeBuilder): Promise<boolean> {
     const result = await this.placer.place(run.job);
     if (!result.ok) {
-      if (run.job.waitingFor !== result.reason) {
-        b.jobFields(
-          run,
-          { waitingFor: result.reason },
-          { type: 'job.waiting', ts: b.now, jobId: run.id, data: { waitingFor: result.reason } },
-        );
-      }
+      this.waiting(run, b, result.reason);
       return false;
     }
     for (const p of result.placement) await this.nodes.load(p.nodeId);
@@ -612,6 +660,7 @@ export class Coordinator {
     try {
       const events = await this.store.applyChanges(b.changes);
       this.bus.publish({ kind: 'events', events });
+      if (b.locksChanged) this.kick();
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       // The store disagrees with memory (another writer, or a bug): the store wins.

@@ -4,6 +4,7 @@
  */
 import type { AttemptRef, ResolvedCommand, ResolvedProbe, ResolvedTask } from '../agent/protocol.js';
 import type { CommandSpec, EnvVar, ProbeSpec, TaskSpec } from '../spec/model.js';
+import { paramEnvironment, paramTexts } from '../spec/params.js';
 import { renderTemplate, type TemplateContext } from '../spec/template.js';
 import type { TaskRecord } from '../store/store.js';
 import type { JobRun } from './job-run.js';
@@ -18,7 +19,12 @@ export function templateContext(run: JobRun): TemplateContext {
   for (const p of run.job.placement ?? []) {
     nodes[p.assignment] = { ip: p.ip, name: p.nodeName, id: p.nodeId, role: p.role };
   }
-  return { job: { id: run.id, name: run.job.name }, nodes, ...(run.secrets ? { secrets: run.secrets } : {}) };
+  return {
+    job: { id: run.id, name: run.job.name },
+    nodes,
+    ...(run.secrets ? { secrets: run.secrets } : {}),
+    ...(run.job.params ? { params: paramTexts(run.job.params) } : {}),
+  };
 }
 
 /** The environment every task of the job gets, before the task's own `env`. */
@@ -33,6 +39,7 @@ export function jobEnvironment(run: JobRun, task: TaskRecord, ref: AttemptRef): 
     JOBHUB_NODE_ROLE: placed?.role ?? '',
     JOBHUB_NODE_IP: placed?.ip ?? '',
     JOBHUB_ATTEMPT: String(ref.attempt),
+    ...paramEnvironment(run.job.params),
   };
   for (const p of run.job.placement ?? []) {
     const key = envKey(p.assignment);

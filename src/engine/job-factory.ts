@@ -1,8 +1,8 @@
 /** Making a job's records from a normalized spec: the job, its stages, and a task per node. */
 import type { Millis, Owner } from '../core/types.js';
 import { taskInstances } from '../plan/graph.js';
-import type { JobSpec } from '../spec/model.js';
-import type { JobDetail, Store } from '../store/store.js';
+import type { JobSpec, ParamValue } from '../spec/model.js';
+import type { JobDetail, Store, TemplateOrigin } from '../store/store.js';
 
 export interface SubmitInput {
   spec: JobSpec;
@@ -14,6 +14,10 @@ export interface SubmitInput {
   submitter?: string | null;
   /** Create it held: queued, not placed until released (its inputs upload meanwhile). */
   held?: boolean;
+  /** Parameter values, resolved against the spec (see spec/params.ts); default none. */
+  params?: Record<string, ParamValue> | null;
+  /** The template version the spec came from; default none. */
+  template?: TemplateOrigin | null;
 }
 
 export function createJob(store: Store, input: SubmitInput, now: Millis): Promise<JobDetail> {
@@ -28,6 +32,8 @@ export function createJob(store: Store, input: SubmitInput, now: Millis): Promis
     spec,
     createdAt: now,
     retryOf: input.retryOf ?? null,
+    params: input.params ?? null,
+    template: input.template ?? null,
     stages: spec.stages.map((s) => ({ name: s.name, index: s.index })),
     tasks: taskInstances(spec).map((i) => ({
       stage: i.stage.name,

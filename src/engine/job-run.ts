@@ -7,6 +7,7 @@ import type { JobFilesInfo } from '../agent/protocol.js';
 import { stageAssignments } from '../plan/selectors.js';
 import type { StageSpec, TaskSpec } from '../spec/model.js';
 import type { JobDetail, JobRecord, PlacedNode, StageRecord, TaskRecord } from '../store/store.js';
+import type { HeldLock } from './lock-state.js';
 
 export class JobRun {
   readonly job: JobRecord;
@@ -25,6 +26,8 @@ export class JobRun {
   secrets: Record<string, string> | undefined;
   /** The job's files as its tasks get them (made ready before it was placed); undefined until then. */
   files: JobFilesInfo | undefined;
+  /** The locks the job holds (taken when it was placed, released when it ends). */
+  heldLocks: HeldLock[] = [];
   /** Why the job is ending (first failure or the stop request), for its final `reason`. */
   endReason: string | null = null;
 

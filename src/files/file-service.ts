@@ -350,12 +350,15 @@ export class FileService {
     const spec = job.spec;
     const declared = spec.inputs ?? [];
     let files = await this.store.listFiles(job.id);
+    // Read again at the end only when files were added here: most jobs have none to add.
+    let added = false;
     const has = new Set(files.map((f) => f.path));
     for (const input of declared) {
       if (input.kind === 'job') {
         const at = `inputs/${input.to}`;
         if (has.has(at)) continue;
         const source = await this.resolveSource(input.jobId, input.source);
+        added = true;
         await this.record({
           jobId: job.id,
           path: at,
@@ -382,6 +385,7 @@ export class FileService {
       } else {
         const w = await this.store.getWorkspace(spec.workspace);
         if (!w) throw new JobhubError('bad_request', `workspace "${spec.workspace}" not found`);
+        added = true;
         await this.record({
           jobId: job.id,
           path: `workspace/${w.name}.${w.format}`,
@@ -395,7 +399,7 @@ export class FileService {
         workspace = { id: w.id, sha256: w.sha256, size: w.size, format: w.format };
       }
     }
-    files = await this.store.listFiles(job.id);
+    if (added) files = await this.store.listFiles(job.id);
     const toOf = new Map<string, string>();
     for (const input of declared)
       toOf.set(input.kind === 'job' ? `inputs/${input.to}` : `inputs/${input.name}`, input.to);

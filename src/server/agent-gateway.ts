@@ -17,6 +17,7 @@ import { AGENT_PATH } from '../agent/wire.js';
 import type { NodeInfo, NodeState } from '../core/types.js';
 import type { AgentRegistry, Coordinator } from '../engine/coordinator.js';
 import type { EventBus } from '../engine/event-bus.js';
+import { reportChangesState } from '../engine/report-kinds.js';
 import type { NodeRecord, Store } from '../store/store.js';
 import { AgentSession } from './agent-session.js';
 import type { ClusterLink } from './cluster-link.js';
@@ -251,6 +252,7 @@ export class AgentGateway implements AgentRegistry {
       this.opts.bus.publish({ kind: 'logs', lines: rows });
       return;
     }
+    if (!reportChangesState(report)) return;
     await this.opts.store.enqueueReports([{ nodeId, seq: session.currentSeq, body: report }]);
   }
 

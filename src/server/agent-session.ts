@@ -30,6 +30,15 @@ export interface SessionHooks {
   heartbeatTimeoutMs: number;
 }
 
+/**
+ * Bytes of reports received and not yet applied past which the session stops reading from the
+ * agent's socket (and reads again once they are down to RESUME_BELOW). Without this a task writing
+ * its output faster than the store takes it would pile its log reports up in the server's memory;
+ * paused, TCP holds the agent back, and what it cannot send waits in its outbox on disk.
+ */
+const PAUSE_AT = 512 * 1024;
+const RESUME_BELOW = 128 * 1024;
+
 export class AgentSession {
   nodeId: string | undefined;
   instance: string | undefined;
@@ -42,6 +51,9 @@ export class AgentSession {
   private target = 0;
   private running: AttemptRef[] = [];
   private chain: Promise<void> = Promise.resolve();
+  /** Bytes of the reports queued on `chain`, not yet applied. */
+  private backlog = 0;
+  private paused = false;
   private saveTimer: NodeJS.Timeout | undefined;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly helloTimeout: NodeJS.Timeout;
@@ -52,7 +64,7 @@ export class AgentSession {
     private readonly remoteAddr: string,
     private readonly hooks: SessionHooks,
   ) {
-    ws.on('message', (data) => this.onMessage(decode<AgentMessage>(data)));
+    ws.on('message', (data) => this.onMessage(decode<AgentMessage>(data), sizeOf(data)));
     ws.on('close', () => this.onClose());
     ws.on('error', () => ws.terminate());
     this.heartbeat = setInterval(() => this.send({ t: 'heartbeat', ts: Date.now() }), hooks.heartbeatMs);
@@ -70,7 +82,7 @@ export class AgentSession {
     this.ws.close(1001, reason.slice(0, 120));
   }
 
-  private onMessage(m: AgentMessage | undefined): void {
+  private onMessage(m: AgentMessage | undefined, bytes: number): void {
     if (this.closed) return;
     if (!m) {
       this.refuse('malformed message');
@@ -82,9 +94,15 @@ export class AgentSession {
         this.chain = this.chain.then(() => this.onHello(m)).catch((err: unknown) => this.fail(err));
         return;
       case 'report':
+        this.backlog += bytes;
+        if (!this.paused && this.backlog >= PAUSE_AT) {
+          this.paused = true;
+          this.ws.pause();
+        }
         this.chain = this.chain
           .then(() => this.onReport(m.seq, m.report))
-          .catch((err: unknown) => this.fail(err));
+          .catch((err: unknown) => this.fail(err))
+          .finally(() => this.reportDone(bytes));
         return;
       case 'heartbeat':
         return;
@@ -131,6 +149,15 @@ export class AgentSession {
     }
     this.send({ t: 'ack', seq });
     await this.maybeReconcile();
+  }
+
+  /** A report left the backlog (applied, or failed): read on once the backlog is small again. */
+  private reportDone(bytes: number): void {
+    this.backlog -= bytes;
+    if (this.paused && this.backlog < RESUME_BELOW && !this.closed) {
+      this.paused = false;
+      this.ws.resume();
+    }
   }
 
   /** Once everything the agent had buffered at its hello has been applied. */
@@ -181,4 +208,11 @@ export class AgentSession {
   private send(m: ServerMessage): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(encode(m));
   }
+}
+
+function sizeOf(data: unknown): number {
+  if (Buffer.isBuffer(data)) return data.length;
+  if (Array.isArray(data)) return data.reduce((n: number, b: Buffer) => n + b.length, 0);
+  if (data instanceof ArrayBuffer) return data.byteLength;
+  return typeof data === 'string' ? data.length : 0;
 }

@@ -54,6 +54,9 @@ const EVENT_TYPE_SET: Record<EventType, true> = {
   'job.stop_requested': true,
   'job.released': true,
   'job.deleted': true,
+  'lock.acquired': true,
+  'lock.released': true,
+  'lock.broken': true,
   'stage.status': true,
   'task.status': true,
   'task.superseded': true,
@@ -125,6 +128,13 @@ export const JobSummary = Type.Object(
     submitter: Nullable(Type.String(), {
       description: 'Who submitted it: a user, or the end user a portal named',
     }),
+    params: Nullable(Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()])), {
+      description:
+        'The parameter values it was submitted with, defaults included; null when the spec declares none',
+    }),
+    template: Nullable(Type.Object({ name: Type.String(), version: Type.Integer({ minimum: 1 }) }), {
+      description: 'The template version it was submitted from, or null',
+    }),
   },
   { description: 'A job, without its stages and tasks' },
 );
@@ -166,6 +176,9 @@ export const ListJobsQuery = Type.Object({
   ),
   owner: Type.Optional(Type.String({ minLength: 1, description: 'Owner name or id' })),
   submitter: Type.Optional(Type.String({ minLength: 1, description: 'Only jobs of this submitter' })),
+  template: Type.Optional(
+    Type.String({ minLength: 1, description: 'Only jobs submitted from this template (any version)' }),
+  ),
   label: Type.Optional(
     Type.Array(Type.String({ pattern: '^[^=]+=.*$' }), {
       description: '`key=value`; repeatable; every one must match',
@@ -609,6 +622,20 @@ export const SubmitQuery = Type.Object({
       default: false,
       description:
         'Create the job held: queued and not placed until `POST /jobs/{id}/release` (upload inputs meanwhile)',
+    }),
+  ),
+  param: Type.Optional(
+    Type.Array(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]*=' }), {
+      description:
+        "A parameter value, `name=value`; repeatable. Checked against the spec's `params` (type, enum values, " +
+        'required); an unknown, missing or wrong one is a 400 naming it (`params.cluster: is required`)',
+    }),
+  ),
+  template: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*(@[0-9]+)?$',
+      description:
+        'Submit a stored template instead of a spec in the body: `name` (its newest version) or `name@version`',
     }),
   ),
 });

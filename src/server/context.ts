@@ -37,7 +37,10 @@ export interface Authenticator {
 export interface ApiContext {
   store: Store;
   bus: EventBus;
-  coordinator: Pick<Coordinator, 'submit' | 'requestStop' | 'retry' | 'setDraining' | 'release'>;
+  coordinator: Pick<
+    Coordinator,
+    'submit' | 'requestStop' | 'retry' | 'setDraining' | 'release' | 'breakLock' | 'locksDeclared'
+  >;
   auth: Authenticator;
   metrics: Metrics;
   /** Ids of the nodes whose agents are connected now. */

@@ -10,13 +10,16 @@ import { createJob, type SubmitInput } from '../engine/job-factory.js';
 import { isJobTerminal } from '../engine/job-state.js';
 import type { JobRecord, NodeRecord, Store } from '../store/store.js';
 import type { ClusterLink } from './cluster-link.js';
+import { lockSnapshot } from './lock-view.js';
 
 export type ControlOp =
   | { op: 'adopt'; jobId: number }
   | { op: 'stop'; jobId: number; reason: string; force: boolean }
   | { op: 'drain'; nodeId: string; on: boolean }
   | { op: 'node'; nodeId: string }
-  | { op: 'release'; jobId: number };
+  | { op: 'release'; jobId: number }
+  | { op: 'locks' }
+  | { op: 'break'; name: string; by: string };
 
 export interface ControlPlaneOptions {
   store: Store;
@@ -94,6 +97,32 @@ export class ControlPlane {
     });
   }
 
+  /** The declared locks changed in the store: the lease holder reads them again. */
+  async locksDeclared(): Promise<void> {
+    const c = this.opts.leader();
+    if (c) return c.locksDeclared();
+    await this.forward({ op: 'locks' });
+  }
+
+  /**
+   * Breaks a lock: its holders hold it no more. Returns the jobs that held it (on another replica
+   * than the lease holder, once the store shows their `lock.broken` events).
+   */
+  async breakLock(name: string, by: string): Promise<number[]> {
+    const c = this.opts.leader();
+    if (c) return c.breakLock(name, by);
+    const lock = (await lockSnapshot(this.opts.store, () => true)).find((l) => l.name === name);
+    const holders = (lock?.holders ?? []).map((h) => h.jobId ?? 0);
+    const since = await this.opts.store.lastEventSeq();
+    await this.forward({ op: 'break', name, by });
+    if (holders.length === 0) return [];
+    return this.until(async () => {
+      const events = await this.opts.store.listEvents({ types: ['lock.broken'], afterSeq: since });
+      const broken = events.filter((e) => e.data?.lock === name).map((e) => e.jobId ?? 0);
+      return holders.every((h) => broken.includes(h)) ? broken : undefined;
+    });
+  }
+
   /** On the lease holder: carries out what another replica asked. */
   async handle(op: ControlOp, c: Coordinator): Promise<void> {
     switch (op.op) {
@@ -106,6 +135,11 @@ export class ControlPlane {
         return;
       case 'release':
         await c.release(op.jobId).catch(() => {});
+        return;
+      case 'locks':
+        return c.locksDeclared();
+      case 'break':
+        await c.breakLock(op.name, op.by);
         return;
       case 'node': {
         const node = await this.opts.store.getNode(op.nodeId);

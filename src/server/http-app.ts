@@ -11,7 +11,12 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import {
   codeOfHttpStatus,
   type ErrorDetail,
@@ -32,9 +37,11 @@ import { fileRoutes } from './routes/files.js';
 import { identityRoutes } from './routes/identity.js';
 import { jobStreamRoutes } from './routes/job-streams.js';
 import { jobRoutes } from './routes/jobs.js';
+import { lockRoutes } from './routes/locks.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { specRoutes } from './routes/specs.js';
 import { systemRoutes } from './routes/system.js';
+import { templateRoutes } from './routes/templates.js';
 import { DEFAULT_HEARTBEAT_MS, SseRegistry } from './sse.js';
 
 export interface HttpAppOptions {
@@ -104,6 +111,8 @@ export async function buildHttpApp(ctx: ApiContext, opts: HttpAppOptions = {}): 
         { name: 'events', description: 'The event history of jobs and nodes' },
         { name: 'files', description: "A job's files: inputs, outputs, kept working directories" },
         { name: 'workspaces', description: 'Archives that jobs run fresh copies of' },
+        { name: 'locks', description: 'Named locks jobs hold while they run (seed 002)' },
+        { name: 'templates', description: 'Named, versioned job specs with parameters (seed 004)' },
         {
           name: 'agents',
           description: "What agents call with a job's token: its inputs, workspace, outputs",
@@ -157,6 +166,8 @@ export async function buildHttpApp(ctx: ApiContext, opts: HttpAppOptions = {}): 
   eventRoutes(app, deps);
   fileRoutes(app, deps);
   identityRoutes(app, deps);
+  lockRoutes(app, deps);
+  templateRoutes(app, deps);
   return app;
 }
 
@@ -309,14 +320,47 @@ export function errorAnswer(err: unknown): ErrorAnswer {
   return { status: 500, body: { error: 'internal error; see the server log', code: 'internal' } };
 }
 
+/**
+ * A body refused before it was all read (too large, say) may still be arriving. Answering and closing
+ * at once resets the connection while the client writes, and the client loses the answer. So the rest
+ * is read and dropped first, up to a bound in bytes and time; past it, the answer goes anyway.
+ */
+function drainRefusedBody(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const raw = req.raw;
+  if (raw.complete || raw.readableEnded || raw.destroyed) return Promise.resolve();
+  reply.header('connection', 'close');
+  return new Promise((resolve) => {
+    let dropped = 0;
+    const done = () => {
+      clearTimeout(timer);
+      raw.off('data', onData);
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      dropped += chunk.length;
+      if (dropped > LINGER_MAX_BYTES) done();
+    };
+    const timer = setTimeout(done, LINGER_MAX_MS);
+    raw.on('data', onData);
+    raw.once('end', done);
+    raw.once('close', done);
+    raw.resume();
+  });
+}
+
+/** How much of a refused body is read and dropped, and for how long, before the answer goes. */
+const LINGER_MAX_BYTES = 64 * 1024 * 1024;
+const LINGER_MAX_MS = 5_000;
+
 function registerErrorHandlers(app: FastifyInstance): void {
-  app.setErrorHandler((err: unknown, req, reply: FastifyReply) => {
+  app.setErrorHandler(async (err: unknown, req, reply: FastifyReply) => {
     const answer = errorAnswer(err);
     if (answer.status >= 500) {
       const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
       process.stderr.write(`jobhub: ${req.method} ${req.url} failed: ${text}\n`);
     }
     if (reply.sent || reply.raw.headersSent) return;
+    await drainRefusedBody(req, reply);
     return reply.code(answer.status).type('application/json; charset=utf-8').send(answer.body);
   });
   app.setNotFoundHandler((req, reply) => {

@@ -55,6 +55,8 @@ export function jobSummary(job: JobRecord): JobSummary {
     retryOf: job.retryOf,
     held: job.held,
     submitter: job.submitter,
+    params: job.params,
+    template: job.template,
   };
 }
 

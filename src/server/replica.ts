@@ -151,8 +151,15 @@ export class Replica {
   private async relayStoreNotifications(): Promise<void> {
     const link = this.opts.link as PgLink;
     this.lastSeq = await this.opts.store.lastEventSeq();
+    // What this replica commits its writers publish at once: those events need no reading back.
+    const seen = new PublishedSeqs();
+    this.opts.bus.subscribe((m) => {
+      if (m.kind === 'events') seen.add(m.events);
+    });
     let reading = false;
     let again = false;
+    /** The largest seq announced: every event up to it is committed. */
+    let announced = this.lastSeq;
     const readEvents = async () => {
       if (reading) {
         again = true;
@@ -163,6 +170,8 @@ export class Replica {
         do {
           again = false;
           for (;;) {
+            this.lastSeq = seen.advance(this.lastSeq);
+            if (this.lastSeq >= announced) break;
             const events = await this.opts.store.listEvents({ afterSeq: this.lastSeq, limit: 1000 });
             if (events.length === 0) break;
             this.lastSeq = events[events.length - 1]?.seq ?? this.lastSeq;
@@ -173,7 +182,12 @@ export class Replica {
         reading = false;
       }
     };
-    await link.listenRaw('jobhub_events', () => void readEvents().catch(() => {}));
+    await link.listenRaw('jobhub_events', (payload) => {
+      // The payload is the largest seq the committing transaction appended (older servers: none).
+      const seq = Number(payload);
+      announced = Number.isSafeInteger(seq) && seq > 0 ? Math.max(announced, seq) : Number.MAX_SAFE_INTEGER;
+      void readEvents().catch(() => {});
+    });
     await link.listenRaw('jobhub_inbox', () => void this.drainInbox());
     await link.listenRaw('jobhub_logs', (payload) => {
       // A wake-up for log streams: they read the lines from the store themselves.
@@ -196,5 +210,46 @@ export class Replica {
         // not ours
       }
     });
+  }
+}
+
+/**
+ * The seqs of events published on this replica's bus, as runs of consecutive seqs. Event seqs are
+ * drawn in commit order across replicas (see the store's event log), so once the events after the
+ * relay's position are all among them, nothing in between can be missing: the relay moves past them
+ * without reading them back from the store.
+ */
+class PublishedSeqs {
+  /** First seq of a run → its last seq. */
+  private readonly runs = new Map<number, number>();
+
+  add(events: readonly { seq: number }[]): void {
+    let first: number | undefined;
+    let last = 0;
+    for (const e of events) {
+      if (first !== undefined && e.seq === last + 1) {
+        last = e.seq;
+        continue;
+      }
+      if (first !== undefined) this.put(first, last);
+      first = e.seq;
+      last = e.seq;
+    }
+    if (first !== undefined) this.put(first, last);
+  }
+
+  /** The relay's new position: past every run that continues from `from`. */
+  advance(from: number): number {
+    let at = from;
+    for (let end = this.runs.get(at + 1); end !== undefined; end = this.runs.get(at + 1)) {
+      this.runs.delete(at + 1);
+      at = Math.max(at, end);
+    }
+    if (this.runs.size > 10_000) for (const [first, end] of this.runs) if (end <= at) this.runs.delete(first);
+    return at;
+  }
+
+  private put(first: number, last: number): void {
+    this.runs.set(first, Math.max(last, this.runs.get(first) ?? 0));
   }
 }

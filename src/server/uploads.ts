@@ -117,6 +117,18 @@ export function readMultipart(
   });
 }
 
+function bothSpecs(): JobhubError {
+  return new JobhubError('bad_request', 'give a template or a spec in the body, not both', [
+    { path: 'body', message: 'must be empty when submitting a template' },
+  ]);
+}
+
+/** Whether a (non-multipart) request carries a body: the parsers give undefined for an empty one. */
+function hasBody(req: FastifyRequest): boolean {
+  if (typeof req.body === 'string') return req.body.trim() !== '';
+  return req.body !== undefined && req.body !== null;
+}
+
 /** Reads a (small) stream as text, refusing more than `max` bytes. */
 export async function streamText(stream: Readable, max: number, what: string): Promise<string> {
   const chunks: Buffer[] = [];
@@ -157,7 +169,12 @@ export async function readSubmission(
   req: FastifyRequest,
   reply: FastifyReply,
   ctx: ApiContext,
-  opts: { hold: boolean; maxSpecBytes: number },
+  opts: {
+    hold: boolean;
+    maxSpecBytes: number;
+    /** The spec when it does not come in the body (a template's); the body then carries none. */
+    spec?: string;
+  },
 ): Promise<Submission> {
   const staged: StagedInput[] = [];
   let attached = false;
@@ -173,6 +190,7 @@ export async function readSubmission(
       req,
       async (part) => {
         if (part.field === 'spec') {
+          if (opts.spec !== undefined) throw bothSpecs();
           specFile = await streamText(part.stream, opts.maxSpecBytes, 'the spec');
           return;
         }
@@ -182,7 +200,8 @@ export async function readSubmission(
       },
       { maxFieldBytes: opts.maxSpecBytes },
     );
-    const spec = fields.get('spec') ?? specFile;
+    if (opts.spec !== undefined && fields.has('spec')) throw bothSpecs();
+    const spec = opts.spec ?? fields.get('spec') ?? specFile;
     if (spec === undefined || spec.trim() === '') {
       throw new JobhubError('bad_request', 'body.spec is required: send the job spec as the "spec" part', [
         { path: 'body.spec', message: 'is required' },
@@ -192,6 +211,9 @@ export async function readSubmission(
     const dup = names.find((n, i) => names.indexOf(n) !== i);
     if (dup !== undefined) throw new JobhubError('bad_request', `the input "${dup}" is sent twice`);
     text = spec;
+  } else if (opts.spec !== undefined) {
+    if (hasBody(req)) throw bothSpecs();
+    text = opts.spec;
   } else text = specTextOf(req);
 
   return {

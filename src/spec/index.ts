@@ -7,6 +7,8 @@ import type { JobSpec } from './model.js';
 import { normalize } from './normalize.js';
 import { fileRules } from './rules-files.js';
 import { graphRules } from './rules-graph.js';
+import { lockRules } from './rules-locks.js';
+import { paramRules } from './rules-params.js';
 import { taskRules } from './rules-tasks.js';
 import { JobSpecInput } from './schema.js';
 import { type RawProblem, schemaProblems } from './schema-errors.js';
@@ -67,6 +69,8 @@ function check(text: string): { problems: ErrorDetail[]; value: unknown } {
     ...graphRules(value as Record<string, unknown>),
     ...taskRules(value as Record<string, unknown>),
     ...fileRules(value as Record<string, unknown>),
+    ...lockRules(value as Record<string, unknown>),
+    ...paramRules(value as Record<string, unknown>),
   ];
   const seen = new Set<string>();
   const problems: ErrorDetail[] = [];

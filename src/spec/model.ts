@@ -125,6 +125,27 @@ export interface PipelineSpec {
   stages: string[];
 }
 
+/** A lock a job takes before it starts; `mode` absent: the lock's default (see engine/lock-state.ts). */
+export interface LockSpec {
+  name: string;
+  mode?: 'exclusive' | 'shared';
+}
+
+/** A parameter's value: a string, number or boolean, by the parameter's type. */
+export type ParamValue = string | number | boolean;
+
+/** A declared parameter (see params.ts for how values are checked and used). */
+export interface ParamSpec {
+  name: string;
+  type: 'string' | 'number' | 'boolean' | 'enum';
+  /** The allowed values of an enum. */
+  values?: string[];
+  default?: ParamValue;
+  description?: string;
+  /** A value must be given (a default does not count: it is never used). */
+  required: boolean;
+}
+
 /** A file every task of the job finds in its working directory at `to`. */
 export type InputSpec =
   /** Another job's file (`job:ID:source:destination`). */
@@ -143,6 +164,10 @@ export interface JobSpec {
   /** As written; empty for a pure DAG spec. */
   pipelines: PipelineSpec[];
   stages: StageSpec[];
+  /** Locks held while the job runs (absent: none). */
+  locks?: LockSpec[];
+  /** Declared parameters, in spec order (absent: none). */
+  params?: ParamSpec[];
   /** Files put into every task's working directory (absent: none besides uploads). */
   inputs?: InputSpec[];
   /** The workspace (id or name) the job runs a fresh copy of. */

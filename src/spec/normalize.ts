@@ -10,6 +10,7 @@ import type {
   InputSpec,
   JobSpec,
   NodeAssignment,
+  ParamSpec,
   ProbeSpec,
   ReadySpec,
   RetrySpec,
@@ -27,7 +28,14 @@ import {
   taskIsLongRunning,
   taskName,
 } from './resolve.js';
-import type { JobSpecInput, ProbeInput, SelectorInput, StageInput, TaskInput } from './schema.js';
+import type {
+  JobSpecInput,
+  ParamDeclInput,
+  ProbeInput,
+  SelectorInput,
+  StageInput,
+  TaskInput,
+} from './schema.js';
 
 export const DEFAULT_READY_INTERVAL_MS = 500;
 export const DEFAULT_READY_TIMEOUT_MS = 60_000;
@@ -51,6 +59,10 @@ export function normalize(input: JobSpecInput): JobSpec {
     spec.owner = { id: input.owner.id ?? '', name: input.owner.name ?? '', type: input.owner.type ?? 'user' };
   }
   if (input.workload) spec.workload = { ...input.workload };
+  if (input.locks !== undefined) {
+    spec.locks = input.locks.map((l) => (typeof l === 'string' ? { name: l } : { ...l }));
+  }
+  if (input.params !== undefined) spec.params = normalizeParams(input.params);
   if (input.inputs !== undefined) spec.inputs = normalizeInputs(input.inputs);
   if (input.workspace !== undefined) spec.workspace = input.workspace;
   return spec;
@@ -218,4 +230,14 @@ function normalizeTask(t: TaskInput, index: number): TaskSpec {
   };
   if (ready) task.ready = ready;
   return task;
+}
+
+function normalizeParams(params: Record<string, ParamDeclInput>): ParamSpec[] {
+  return Object.entries(params).map(([name, p]) => {
+    const out: ParamSpec = { name, type: p.type ?? 'string', required: p.required === true };
+    if (p.values !== undefined) out.values = [...p.values];
+    if (p.default !== undefined) out.default = p.default;
+    if (p.description !== undefined) out.description = p.description;
+    return out;
+  });
 }

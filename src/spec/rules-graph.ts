@@ -100,7 +100,10 @@ function selectorRules(spec: RawObject, report: (path: PathSegment[], message: s
         report(path, emptySelectorMessage);
         return;
       }
-      if (!assignments.some((a) => selectorMatches(s, a))) {
+      // Roles and labels that use parameters are only known at submission: no verdict here.
+      const bound =
+        JSON.stringify(s).includes('{{') || JSON.stringify(spec.nodeAssignments ?? []).includes('{{');
+      if (!bound && !assignments.some((a) => selectorMatches(s, a))) {
         const name = str(s.name);
         const role = str(s.role);
         const hint = name

@@ -338,7 +338,7 @@ function checkEnv(env: unknown, path: PathSegment[], report: Report): void {
 }
 
 /** Every string that is filled in at dispatch, with its path. */
-function templatedStrings(task: RawObject, path: PathSegment[]): Array<[string, PathSegment[]]> {
+export function templatedStrings(task: RawObject, path: PathSegment[]): Array<[string, PathSegment[]]> {
   const out: Array<[string, PathSegment[]]> = [];
   const add = (v: unknown, p: PathSegment[]) => {
     if (typeof v === 'string') out.push([v, p]);

@@ -162,6 +162,54 @@ export const Task = Type.Object(
   Closed,
 );
 
+/** A lock the job takes before it starts (seed 002). */
+export const LockItem = Type.Union(
+  [
+    Type.String({ minLength: 1, description: 'A lock name: taken with the default mode.' }),
+    Type.Object(
+      {
+        name: Type.String({ minLength: 1, description: 'The lock name (may use {{.Params.x}}).' }),
+        mode: Type.Optional(
+          Type.Union([Type.Literal('exclusive'), Type.Literal('shared')], {
+            description:
+              'exclusive: no other holder; shared: together with other shared holders. Default: exclusive, ' +
+              'or shared (one slot) on a lock the server declares with a capacity.',
+          }),
+        ),
+      },
+      Closed,
+    ),
+  ],
+  { description: 'A lock: the job starts only once it holds all of its locks, taken all at once.' },
+);
+
+/** A parameter of the spec: given at submission, used as `{{.Params.<name>}}` and `JOBHUB_PARAM_<NAME>`. */
+export const ParamDecl = Type.Object(
+  {
+    type: Type.Optional(
+      Type.Union(
+        [Type.Literal('string'), Type.Literal('number'), Type.Literal('boolean'), Type.Literal('enum')],
+        {
+          description: 'string (default), number, boolean, or enum (one of `values`).',
+        },
+      ),
+    ),
+    values: Type.Optional(
+      Type.Array(Type.String(), { minItems: 1, description: 'The allowed values of an enum parameter.' }),
+    ),
+    default: Type.Optional(
+      Type.Union([Type.String(), Type.Number(), Type.Boolean()], {
+        description: 'The value when none is given at submission.',
+      }),
+    ),
+    description: Type.Optional(Type.String()),
+    required: Type.Optional(
+      Type.Boolean({ description: 'A value must be given at submission (default false).' }),
+    ),
+  },
+  Closed,
+);
+
 /** A job input: a file uploaded with the submission, or another job's file. */
 export const InputItem = Type.Union(
   [
@@ -275,6 +323,19 @@ export const JobSpecInput = Type.Object(
       ),
     ),
     stages: Type.Array(Stage, { minItems: 1 }),
+    params: Type.Optional(
+      Type.Record(Type.String(), ParamDecl, {
+        description:
+          'Parameters by name (letters, digits, _): values given at submission (`--param k=v`), used as ' +
+          '{{.Params.<name>}} in commands, env, selectors and lock names, and as JOBHUB_PARAM_<NAME>.',
+      }),
+    ),
+    locks: Type.Optional(
+      Type.Array(LockItem, {
+        description:
+          'Locks the job holds while it runs, taken all at once in submission order, released when it ends.',
+      }),
+    ),
     inputs: Type.Optional(
       Type.Array(InputItem, {
         description: "Files every task finds in its working directory: uploads, or other jobs' files.",
@@ -296,11 +357,10 @@ export type TaskInput = Static<typeof Task>;
 export type StageInput = Static<typeof Stage>;
 export type ProbeInput = Static<typeof Probe>;
 export type SelectorInput = Static<typeof Selector>;
+export type ParamDeclInput = Static<typeof ParamDecl>;
 
 /** Fields later versions add; named so that using one gets "not supported yet", not "unknown". */
 export const RESERVED_FIELDS: Record<string, string> = {
-  locks: 'job',
-  params: 'job',
   use: 'stage',
 };
 

@@ -1,8 +1,9 @@
 /**
  * The `{{.Nodes.srv.Ip}}` form of benchhub's examples (Go template field references, nothing else):
  * `.Nodes.<assignment>.Ip|Name|Id|Role` (`.Node.` is accepted too), `.Job.Id|Name`, and in env values
- * `.Secrets.<name>` (the owner org's secret). Checked when a spec is validated, filled in when a task
- * is dispatched.
+ * `.Secrets.<name>` (the owner org's secret), and `.Params.<name>` (the job's parameter values).
+ * Checked when a spec is validated, filled in when a task is dispatched, in one pass: a value that
+ * itself looks like `{{...}}` is pasted as text, never expanded (a parameter cannot reach a secret).
  */
 
 export interface TemplateContext {
@@ -10,6 +11,8 @@ export interface TemplateContext {
   nodes: Record<string, { ip: string; name: string; id: string; role: string }>;
   /** The owner org's secrets the spec uses (env values only). */
   secrets?: Record<string, string>;
+  /** The job's parameter values, as text; a parameter without a value renders as ''. */
+  params?: Record<string, string>;
 }
 
 const EXPR = /\{\{-?\s*(.*?)\s*-?\}\}/g;
@@ -20,7 +23,8 @@ const JOB_FIELDS = ['Id', 'Name'] as const;
 export type TemplateRef =
   | { kind: 'node'; node: string; field: (typeof NODE_FIELDS)[number] }
   | { kind: 'job'; field: (typeof JOB_FIELDS)[number] }
-  | { kind: 'secret'; name: string };
+  | { kind: 'secret'; name: string }
+  | { kind: 'param'; name: string };
 
 /** Parses every `{{ }}` in a string; returns the references, or a message for each bad one. */
 export function parseTemplate(text: string): { refs: TemplateRef[]; errors: string[] } {
@@ -49,12 +53,13 @@ function parseExpression(expr: string): TemplateRef | string {
     return { kind: 'node', node: a, field };
   }
   if (root === 'Secrets' && parts.length === 2 && a !== undefined) return { kind: 'secret', name: a };
+  if (root === 'Params' && parts.length === 2 && a !== undefined) return { kind: 'param', name: a };
   if (root === 'Job' && parts.length === 2 && a !== undefined) {
     const field = JOB_FIELDS.find((f) => f === a);
     if (!field) return `unknown job field "${a}" in {{${expr}}}: use one of ${JOB_FIELDS.join(', ')}`;
     return { kind: 'job', field };
   }
-  return `unknown template reference {{${expr}}}: use {{.Nodes.<name>.Ip|Name|Id|Role}}, {{.Job.Id|Name}} or {{.Secrets.<name>}}`;
+  return `unknown template reference {{${expr}}}: use {{.Nodes.<name>.Ip|Name|Id|Role}}, {{.Job.Id|Name}}, {{.Params.<name>}} or {{.Secrets.<name>}}`;
 }
 
 /** Fills in every reference; the spec was validated, so unknown references cannot occur here. */
@@ -65,6 +70,7 @@ export function renderTemplate(text: string, ctx: TemplateContext): string {
     if (typeof ref === 'string') return '';
     if (ref.kind === 'job') return ref.field === 'Id' ? String(ctx.job.id) : ctx.job.name;
     if (ref.kind === 'secret') return ctx.secrets?.[ref.name] ?? '';
+    if (ref.kind === 'param') return ctx.params?.[ref.name] ?? '';
     const node = ctx.nodes[ref.node];
     if (!node) return '';
     const key =

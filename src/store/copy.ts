@@ -38,6 +38,9 @@ export const COPY_TABLES = [
   'report_inbox',
   'files',
   'workspaces',
+  'locks',
+  'templates',
+  'schedules',
 ] as const;
 export type CopyTable = (typeof COPY_TABLES)[number];
 export type TableCounts = Record<CopyTable, number>;
@@ -80,8 +83,11 @@ const TABLES: Readonly<Record<CopyTable, TableSpec>> = {
       'retry_of',
       'submitter',
       'held',
+      'params_json',
+      'template_name',
+      'template_version',
     ],
-    json: ['owner_json', 'labels_json', 'spec_json', 'placement_json'],
+    json: ['owner_json', 'labels_json', 'spec_json', 'placement_json', 'params_json'],
     bool: ['stop_requested', 'held'],
     serial: 'id',
   },
@@ -167,6 +173,40 @@ const TABLES: Readonly<Record<CopyTable, TableSpec>> = {
     json: [],
     bool: [],
   },
+  locks: { columns: ['name', 'capacity', 'created_at'], json: [], bool: [] },
+  templates: {
+    columns: [
+      'name',
+      'version',
+      'sha256',
+      'raw_spec',
+      'description',
+      'owner_json',
+      'pushed_by',
+      'created_at',
+    ],
+    json: ['owner_json'],
+    bool: [],
+  },
+  schedules: {
+    columns: [
+      'template',
+      'template_version',
+      'cron',
+      'timezone',
+      'params_json',
+      'owner_json',
+      'submitter',
+      'paused',
+      'next_at',
+      'last_at',
+      'last_job_id',
+      'last_error',
+      'created_at',
+    ],
+    json: ['params_json', 'owner_json'],
+    bool: ['paused'],
+  },
   workspaces: {
     columns: ['id', 'name', 'sha256', 'size', 'format', 'owner_json', 'created_at'],
     json: ['owner_json'],
@@ -175,7 +215,7 @@ const TABLES: Readonly<Record<CopyTable, TableSpec>> = {
 };
 
 /** The schema version both sides must be at: the column lists above are the latest schema's. */
-const SCHEMA_VERSION = 5;
+const SCHEMA_VERSION = 9;
 
 /** Reads a whole store, table by table, in batches, from one consistent snapshot. */
 export interface Exportable {

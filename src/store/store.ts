@@ -14,7 +14,7 @@ import type {
   StageStatus,
   TaskStatus,
 } from '../core/types.js';
-import type { JobSpec } from '../spec/model.js';
+import type { JobSpec, ParamValue } from '../spec/model.js';
 
 /** Where each node assignment of a job was placed. */
 export interface PlacedNode {
@@ -49,6 +49,16 @@ export interface JobRecord {
   waitingFor: string | null;
   stopRequested: boolean;
   retryOf: number | null;
+  /** The parameter values it was submitted with, defaults included (null: the spec declares none). */
+  params: Record<string, ParamValue> | null;
+  /** The template version it was submitted from (null: a spec sent as such). */
+  template: TemplateOrigin | null;
+}
+
+/** Which template version a job came from. */
+export interface TemplateOrigin {
+  name: string;
+  version: number;
 }
 
 export interface StageRecord {
@@ -114,6 +124,9 @@ export type EventType =
   | 'job.stop_requested'
   | 'job.released'
   | 'job.deleted'
+  | 'lock.acquired'
+  | 'lock.released'
+  | 'lock.broken'
   | 'stage.status'
   | 'task.status'
   | 'task.superseded'
@@ -203,6 +216,10 @@ export interface NewJob {
   spec: JobSpec;
   createdAt: Millis;
   retryOf?: number | null;
+  /** Parameter values (default none). */
+  params?: Record<string, ParamValue> | null;
+  /** The template version it came from (default none). */
+  template?: TemplateOrigin | null;
   stages: Array<Pick<StageRecord, 'name' | 'index'>>;
   tasks: Array<Pick<TaskRecord, 'stage' | 'node' | 'name' | 'index' | 'longRunning'>>;
 }
@@ -219,6 +236,8 @@ export interface JobQuery {
   createdBefore?: Millis;
   /** Only jobs submitted by this submitter. */
   submitter?: string;
+  /** Only jobs submitted from this template (any version). */
+  template?: string;
   /** Only jobs whose owner id is one of these (what a user may see); absent: no such limit. */
   ownerIds?: string[];
   /** Keyset paging: only jobs with a smaller id (the `cursor` of the API). */
@@ -363,6 +382,64 @@ export interface WorkspaceRecord {
   createdAt: Millis;
 }
 
+/** A lock declared on the server: at most `capacity` jobs hold it at once. */
+export interface LockDecl {
+  name: string;
+  capacity: number;
+  createdAt: Millis;
+}
+
+// ---- Templates (migration 7) --------------------------------------------------------------------
+
+/** One version of a named job spec (seed 004's registered step). */
+export interface TemplateRecord {
+  name: string;
+  /** 1, 2, 3...: a push with changed content makes the next one. */
+  version: number;
+  /** Hex SHA-256 of the spec text: an identical push makes no new version. */
+  sha256: string;
+  rawSpec: string;
+  description: string | null;
+  /** Who it belongs to (a user, or an org); null: server admins only. */
+  owner: Owner | null;
+  /** Who pushed this version. */
+  pushedBy: string | null;
+  createdAt: Millis;
+}
+
+export type NewTemplate = Omit<TemplateRecord, 'version'>;
+
+/** A template's newest version and how many versions it has. */
+export interface TemplateSummary {
+  latest: TemplateRecord;
+  versions: number;
+}
+
+/** A template's cron schedule (migration 9): the lease holder submits the template when `nextAt` comes. */
+export interface ScheduleRecord {
+  /** The template it submits (one schedule per template). */
+  template: string;
+  /** A pinned version; null: the latest at each tick. */
+  templateVersion: number | null;
+  cron: string;
+  /** IANA time zone the cron's wall-clock times are in. */
+  timezone: string;
+  /** Parameter values given to every run (checked against the template at each tick). */
+  params: Record<string, string>;
+  /** The owner of the jobs it submits. */
+  owner: Owner | null;
+  /** Who set the schedule: the submitter of its jobs. */
+  submitter: string | null;
+  paused: boolean;
+  /** The next tick due. */
+  nextAt: Millis;
+  lastAt: Millis | null;
+  lastJobId: number | null;
+  /** Why the last tick made no job (template gone, parameters no longer valid, ...). */
+  lastError: string | null;
+  createdAt: Millis;
+}
+
 export interface Store {
   /** Applies pending migrations (idempotent). */
   migrate(): Promise<void>;
@@ -472,4 +549,42 @@ export interface Store {
   getWorkspace(idOrName: string): Promise<WorkspaceRecord | undefined>;
   /** Newest first. */
   listWorkspaces(): Promise<WorkspaceRecord[]>;
+
+  // ---- Templates (migration 7) ----
+  /**
+   * Pushes a template version, in one transaction: when the newest version of the name has the same
+   * sha256 it is returned (`created` false); otherwise the next version is made.
+   */
+  pushTemplate(t: NewTemplate): Promise<{ template: TemplateRecord; created: boolean }>;
+  /** One version, or the newest when `version` is absent. */
+  getTemplate(name: string, version?: number): Promise<TemplateRecord | undefined>;
+  /** Every version of a name, newest first (empty: no such template). */
+  listTemplateVersions(name: string): Promise<TemplateRecord[]>;
+  /** Every template's newest version, by name. */
+  listTemplates(): Promise<TemplateSummary[]>;
+
+  /** Creates or replaces a template's schedule. */
+  putSchedule(s: ScheduleRecord): Promise<void>;
+  getSchedule(template: string): Promise<ScheduleRecord | undefined>;
+  /** By template name. */
+  listSchedules(): Promise<ScheduleRecord[]>;
+  deleteSchedule(template: string): Promise<boolean>;
+  /** Pauses or resumes; resuming sets the next tick. Whether there was such a schedule. */
+  setSchedulePaused(template: string, paused: boolean, nextAt: Millis): Promise<boolean>;
+  /** Unpaused schedules whose next tick is at or before `now`. */
+  dueSchedules(now: Millis): Promise<ScheduleRecord[]>;
+  /**
+   * Claims a due tick: moves `nextAt` from `expectNextAt` to `nextAt` if it is still there and the
+   * schedule is not paused. True for exactly one caller per tick, however many try.
+   */
+  claimScheduleTick(template: string, expectNextAt: Millis, nextAt: Millis, now: Millis): Promise<boolean>;
+  /** What the claimed tick made: a job, or an error. */
+  recordScheduleRun(template: string, run: { jobId: number | null; error: string | null }): Promise<void>;
+
+  /** Locks the server declares with a capacity, by name. */
+  listLockDecls(): Promise<LockDecl[]>;
+  /** Declares a lock, or changes its capacity. */
+  putLockDecl(d: LockDecl): Promise<void>;
+  /** Whether there was such a declaration. */
+  deleteLockDecl(name: string): Promise<boolean>;
 }

@@ -45,6 +45,16 @@ describe('the agent outbox', () => {
     expect(seqs(box, 18)).toEqual([19, 20, 21, 22, 23, 24, 25]);
   });
 
+  it('keeps at most memoryBytes of records in memory; the rest come from disk, with their JSON', () => {
+    const box = Outbox.open(tempDir('outbox-'), { segmentBytes: 300, memoryBytes: 400 });
+    for (let i = 1; i <= 25; i++) box.append(report(i));
+    const all = [...box.after(0)];
+    expect(all.map((r) => r.seq)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    // Every record, from memory or from disk, carries the report's JSON for sending as it is.
+    for (const r of all) expect(JSON.parse(r.json ?? '')).toEqual(r.report);
+    expect(all[0]?.report).toEqual(report(1));
+  });
+
   it('cuts a line half-written by a crash', () => {
     const dir = tempDir('outbox-');
     const box = Outbox.open(dir);

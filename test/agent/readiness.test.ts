@@ -69,9 +69,10 @@ describe('LocalAgent: long-running tasks and readiness', () => {
       },
     });
     await h.ready(ref);
+    // The probe can connect before the program's listen callback has printed its line.
+    await h.line(ref, (l) => l.text === 'listening');
     h.stopTask(ref);
     expect((await h.exited(ref)).outcome).toBe('stopped');
-    // Output is drained before the exit report (not necessarily before the ready one).
     expect(h.texts(ref, 'stdout')).toEqual(['listening']);
   });
 

@@ -119,6 +119,24 @@ stages:
       - {name: t, shell: {command: "echo b-output"}}
 `;
 
+/** A template of org A, with a parameter. */
+const templateA = (name: string) => `name: ${name}
+owner: {type: org, name: lab-a}
+params:
+  word: {type: enum, values: [hello, bye], required: true}
+stages:
+  - name: s
+    tasks:
+      - {name: t, shell: {command: "echo {{.Params.word}}"}}
+`;
+
+/** The name of a template of org A, pushed by a member the first time. */
+async function templateOfA(): Promise<string> {
+  const a = await pop.call('member', 'POST', '/api/v1/templates', templateA('tpl-of-a'));
+  if (a.status !== 200 && a.status !== 201) throw new Error(`push: ${a.status} ${a.text}`);
+  return 'tpl-of-a';
+}
+
 /** A fresh name per call (creating the same user twice would be a 409, not what is tested). */
 let seq = 0;
 const fresh = (prefix: string) => `${prefix}${++seq}`;
@@ -422,6 +440,43 @@ describe.each(BACKENDS)('on %s', (_backend, pgUrl) => {
         expect: { ...all(201), readScope: 403 },
       },
       { id: 'listWorkspaces', req: () => ({ method: 'GET', path: '/api/v1/workspaces' }), expect: all(200) },
+      { id: 'listLocks', req: () => ({ method: 'GET', path: '/api/v1/locks' }), expect: all(200) },
+      {
+        id: 'pushTemplate',
+        req: () => ({ method: 'POST', path: '/api/v1/templates', body: templateA(fresh('tpl')) }),
+        // As submitting for org A: to a user outside it the org does not exist (400).
+        expect: { viewer: 403, member: 201, orgAdmin: 201, other: 400, readScope: 403, serverAdmin: 201 },
+      },
+      { id: 'listTemplates', req: () => ({ method: 'GET', path: '/api/v1/templates' }), expect: all(200) },
+      {
+        id: 'getTemplate',
+        req: async () => ({ method: 'GET', path: `/api/v1/templates/${await templateOfA()}` }),
+        expect: readA(200),
+      },
+      {
+        id: 'getTemplateVersion',
+        req: async () => ({ method: 'GET', path: `/api/v1/templates/${await templateOfA()}/versions/1` }),
+        expect: readA(200),
+      },
+      {
+        id: 'declareLock',
+        req: () => ({ method: 'PUT', path: `/api/v1/locks/${fresh('lk')}`, body: { capacity: 2 } }),
+        expect: serverOnly(200),
+      },
+      {
+        id: 'undeclareLock',
+        async req() {
+          const name = fresh('gone-lock');
+          await ok(await pop.call('serverAdmin', 'PUT', `/api/v1/locks/${name}`, { capacity: 1 }));
+          return { method: 'DELETE', path: `/api/v1/locks/${name}` };
+        },
+        expect: serverOnly(204),
+      },
+      {
+        id: 'breakLock',
+        req: () => ({ method: 'POST', path: '/api/v1/locks/nobody-holds-it/break' }),
+        expect: serverOnly(200),
+      },
       // Last: draining would hold the jobs above back.
       {
         id: 'drainNode',

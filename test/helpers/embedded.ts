@@ -8,8 +8,18 @@ import type { BusMessage, EventBus } from '../../src/engine/event-bus.js';
 import { loadSpec } from '../../src/spec/index.js';
 import type { EventRecord, JobDetail, JobRecord } from '../../src/store/store.js';
 
+const made: string[] = [];
+
+/** A fresh temporary folder, removed after the test file (see test/setup.ts). */
 export function tempDir(prefix = 'jobhub-test-'): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+/** Removes every folder tempDir made in this test file (a 1 GiB output must not outlive its test). */
+export function removeTempDirs(): void {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 export interface Harness extends Embedded {

@@ -333,6 +333,49 @@ stages:
     await call('GET', '/api/v1/tokens', '/api/v1/tokens', 200);
     await call('DELETE', '/api/v1/tokens/{id}', `/api/v1/tokens/${made.record.id}`, 200);
 
+    // (locks) Declare, list, break, remove.
+    const declared = (await call('PUT', '/api/v1/locks/{name}', '/api/v1/locks/lab', 200, {
+      headers: json,
+      body: '{"capacity":3}',
+    })) as { lock: { capacity: number } };
+    expect(declared.lock.capacity).toBe(3);
+    const locks = (await call('GET', '/api/v1/locks', '/api/v1/locks', 200)) as {
+      results: Array<{ name: string }>;
+    };
+    expect(locks.results.map((l) => l.name)).toContain('lab');
+    await call('POST', '/api/v1/locks/{name}/break', '/api/v1/locks/lab/break', 200);
+    await call('DELETE', '/api/v1/locks/{name}', '/api/v1/locks/lab', 204);
+
+    // (templates) Push (new, then unchanged), list, versions, one version; submit one with params.
+    const TPL =
+      'name: conf-tpl\nparams:\n  who: {required: true}\nstages:\n  - name: s\n    tasks: [{shell: {command: "echo {{.Params.who}}"}}]\n';
+    const pushed = (await call('POST', '/api/v1/templates', '/api/v1/templates', 201, {
+      headers: yaml,
+      body: TPL,
+    })) as { created: boolean; template: { version: number } };
+    expect(pushed).toMatchObject({ created: true, template: { version: 1 } });
+    await call('POST', '/api/v1/templates', '/api/v1/templates?name=conf-tpl', 200, {
+      headers: yaml,
+      body: TPL,
+    });
+    await call('GET', '/api/v1/templates', '/api/v1/templates', 200);
+    await call('GET', '/api/v1/templates/{name}', '/api/v1/templates/conf-tpl', 200);
+    await call(
+      'GET',
+      '/api/v1/templates/{name}/versions/{version}',
+      '/api/v1/templates/conf-tpl/versions/1',
+      200,
+    );
+    const fromTpl = (await call(
+      'POST',
+      '/api/v1/jobs',
+      '/api/v1/jobs?template=conf-tpl@1&param=who=me',
+      201,
+    )) as {
+      job: { template: unknown; params: unknown };
+    };
+    expect(fromTpl.job).toMatchObject({ template: { name: 'conf-tpl', version: 1 }, params: { who: 'me' } });
+
     const all = Object.values(doc.paths).flatMap((ops) => Object.values(ops).map((o) => o.operationId));
     expect([...called].sort()).toEqual([...all].sort());
 

@@ -35,8 +35,18 @@ describe('spec validation: structure', () => {
 
   it('names reserved fields of later versions as not supported yet', () => {
     expect(
-      problems(`name: t\nlocks: [a]\nstages:\n  - name: a\n    tasks: [{shell: {command: x}}]\n`),
-    ).toContain('2:1 locks: "locks" is not supported yet (a later version adds it)');
+      problems(`name: t\nstages:\n  - name: a\n    use: other\n    tasks: [{shell: {command: x}}]\n`),
+    ).toContain('4:5 stages[0].use: "use" is not supported yet (a later version adds it)');
+  });
+
+  it('checks locks: names once each, modes by name', () => {
+    const spec = (locks: string) =>
+      `name: t\nlocks: ${locks}\nstages:\n  - name: a\n    tasks: [{shell: {command: x}}]\n`;
+    expect(problems(spec('[a, {name: b, mode: shared}]'))).toEqual([]);
+    expect(problems(spec('[a, {name: a, mode: shared}]'))).toContain(
+      '2:19 locks[1].name: lock "a" is already taken by locks[0]',
+    );
+    expect(problems(spec('[{name: a, mode: sometimes}]')).join('\n')).toMatch(/locks\[0\]\.mode/);
   });
 
   it('reports missing required fields at their parent', () => {
@@ -356,7 +366,7 @@ stages:
       '11:26 stages[0].tasks[0].shell.command: unsupported template expression "{{range .X}}": only field references like {{.Nodes.srv.Ip}} or {{.Job.Id}}',
     );
     expect(p).toContain(
-      '12:27 stages[0].tasks[0].env[0].v: unknown template reference {{.Foo}}: use {{.Nodes.<name>.Ip|Name|Id|Role}}, {{.Job.Id|Name}} or {{.Secrets.<name>}}',
+      '12:27 stages[0].tasks[0].env[0].v: unknown template reference {{.Foo}}: use {{.Nodes.<name>.Ip|Name|Id|Role}}, {{.Job.Id|Name}}, {{.Params.<name>}} or {{.Secrets.<name>}}',
     );
   });
 

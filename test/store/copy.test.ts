@@ -17,6 +17,7 @@ import { copyStore } from '../../src/store/copy.js';
 import { isPostgresUrl, openStore, redactUrl, splitSchema } from '../../src/store/open.js';
 import { PostgresStore } from '../../src/store/postgres/index.js';
 import { SqliteStore } from '../../src/store/sqlite/index.js';
+import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import type { Store } from '../../src/store/store.js';
 import { tempDir } from '../helpers/embedded.js';
 import { PG_URL, randomSchema, type TestDb, testDb } from '../helpers/store.js';
@@ -73,6 +74,10 @@ async function everything(store: Store) {
     secrets: await store.getSecrets('o1', ['API_KEY']),
     files,
     workspaces: await store.listWorkspaces(),
+    locks: await store.listLockDecls(),
+    templates: await store.listTemplates(),
+    schedules: await store.listSchedules(),
+    templateVersions: await store.listTemplateVersions('t'),
   };
 }
 
@@ -119,7 +124,7 @@ describe('store URLs', () => {
       const store = await openStore(dir);
       expect(store).toBeInstanceOf(SqliteStore);
       expect((store as SqliteStore).file).toBe(path.join(dir, 'jobhub.db'));
-      expect((await store.migrations()).length).toBe(5);
+      expect((await store.migrations()).length).toBe(MIGRATIONS.length);
       await store.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -200,6 +205,36 @@ describe.skipIf(!PG_URL)('store copy: SQLite to PostgreSQL', () => {
         owner: { id: 'u1', name: 'ann', type: 'user' },
         createdAt: 9,
       });
+      await app.store.putLockDecl({ name: 'lab', capacity: 3, createdAt: 10 });
+      await app.store.putSchedule({
+        template: 'nightly',
+        templateVersion: 2,
+        cron: '0 3 * * *',
+        timezone: 'UTC',
+        params: { n: '1' },
+        owner: null,
+        submitter: 'admin',
+        paused: true,
+        nextAt: 20,
+        lastAt: 11,
+        lastJobId: 1,
+        lastError: 'x',
+        createdAt: 12,
+      });
+      for (const [i, rawSpec] of ['name: t\n', 'name: t # 2\n'].entries()) {
+        await app.store.pushTemplate({
+          name: 't',
+          sha256: String(i).repeat(64),
+          rawSpec,
+          description: null,
+          owner: { id: 'o1', name: 'lab', type: 'org' },
+          pushedBy: 'admin',
+          createdAt: 11 + i,
+        });
+      }
+      await app.store.createJob(
+        newJob({ name: 'from-template', params: { n: 2, on: true }, template: { name: 't', version: 2 } }),
+      );
       await app.store.createToken({
         id: 't2',
         kind: 'user',
@@ -267,6 +302,9 @@ describe.skipIf(!PG_URL)('store copy: SQLite to PostgreSQL', () => {
         secrets: 1,
         files: 1,
         workspaces: 1,
+        locks: 1,
+        templates: 2,
+        schedules: 1,
       });
       const copied = await everything(to);
       expect(copied).toEqual(before);

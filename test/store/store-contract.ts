@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError, JobhubError } from '../../src/core/errors.js';
 import type { NodeInfo } from '../../src/core/types.js';
 import type { JobSpec } from '../../src/spec/model.js';
-import type { JobDetail, NewJob, NewLogLine, Store } from '../../src/store/store.js';
+import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
+import type { JobDetail, NewJob, NewLogLine, NewTemplate, Store } from '../../src/store/store.js';
 import type { TestDb, TestStore } from '../helpers/store.js';
 
 /** The schema version of the current code (both backends number their migrations alike). */
@@ -138,6 +139,8 @@ async function expectSeeded(store: Store, version: number): Promise<void> {
     retryOf: null,
     submitter: null,
     held: false,
+    params: null,
+    template: null,
   });
   expect(detail.stages).toEqual([
     { jobId: 1, name: 's', index: 0, status: 'running', startedAt: 1500, readyAt: null, endedAt: null },
@@ -242,6 +245,10 @@ export function storeContract(name: string, makeDb: () => TestDb): void {
         [3, 'inbox'],
         [4, 'security'],
         [5, 'files'],
+        [6, 'locks'],
+        [7, 'templates'],
+        [8, 'list_paging'],
+        [9, 'schedules'],
       ]);
       expect(await store.listJobs()).toEqual([]);
       expect(await store.listEvents({})).toEqual([]);
@@ -278,7 +285,7 @@ export function storeContract(name: string, makeDb: () => TestDb): void {
           for (let v = 1; v <= version; v++) await fresh.raw(seedSql(v));
           const old = fresh.open();
           await old.migrate();
-          expect((await old.migrations()).map((m) => m.version)).toEqual([1, 2, 3, 4, 5]);
+          expect((await old.migrations()).map((m) => m.version)).toEqual(MIGRATIONS.map((m) => m.version));
           await expectSeeded(old, version);
         } finally {
           await fresh.dispose();
@@ -309,6 +316,8 @@ export function storeContract(name: string, makeDb: () => TestDb): void {
         retryOf: null,
         submitter: null,
         held: false,
+        params: null,
+        template: null,
       });
       expect(detail.stages).toEqual([
         { jobId: 1, name: 's', index: 0, status: 'queued', startedAt: null, readyAt: null, endedAt: null },
@@ -777,6 +786,27 @@ export function storeContract(name: string, makeDb: () => TestDb): void {
       expect(await names({ beforeId: 3, limit: 1 })).toEqual(['b']);
     });
 
+    it('pages an owner filter that matches by name and by id, with other filters', async () => {
+      // Owner "x" is one owner's name and another's id: the list unites both, in id order.
+      const owners = [
+        { id: 'x', name: 'ex', type: 'org' as const },
+        { id: 'o2', name: 'x', type: 'user' as const },
+        { id: 'o3', name: 'other', type: 'user' as const },
+      ];
+      for (let i = 0; i < 12; i++) {
+        await store.createJob({ ...newJob(), name: i % 3 === 0 ? 'a' : 'b', owner: owners[i % 3] ?? null });
+      }
+      const ids = async (q: Parameters<Store['listJobs']>[0]) => (await store.listJobs(q)).map((j) => j.id);
+      expect(await ids({ owner: 'x' })).toEqual([11, 10, 8, 7, 5, 4, 2, 1]);
+      expect(await ids({ owner: 'x', limit: 3 })).toEqual([11, 10, 8]);
+      expect(await ids({ owner: 'x', start: 4, limit: 3 })).toEqual([7, 5, 4]);
+      expect(await ids({ owner: 'x', start: 7, limit: 3 })).toEqual([2, 1]);
+      expect(await ids({ owner: 'x', start: 9 })).toEqual([]);
+      expect(await ids({ owner: 'x', name: 'a', start: 2, limit: 1 })).toEqual([7]);
+      expect(await ids({ owner: 'x', beforeId: 8, limit: 2 })).toEqual([7, 5]);
+      expect(await ids({ owner: 'other', start: 2, limit: 2 })).toEqual([9, 6]);
+    });
+
     it('keeps agent reports in an inbox: ordered, deduplicated, below the watermark ignored', async () => {
       await store.registerNode(nodeInfo(), 'idle', 1_000);
       await store.enqueueReports([
@@ -1023,6 +1053,63 @@ export function storeContract(name: string, makeDb: () => TestDb): void {
       expect((await store.createJob(newJob())).job.id).toBe(2); // ids are not reused
     });
 
+    it('keeps schedules; a due tick is claimed by exactly one of many callers', async () => {
+      const base = {
+        template: 'nightly',
+        templateVersion: null,
+        cron: '0 3 * * *',
+        timezone: 'Europe/Rome',
+        params: { size: '10' },
+        owner: { id: 'o1', name: 'lab', type: 'org' as const },
+        submitter: 'ann',
+        paused: false,
+        nextAt: 1000,
+        lastAt: null,
+        lastJobId: null,
+        lastError: null,
+        createdAt: 1,
+      };
+      await store.putSchedule(base);
+      await store.putSchedule({ ...base, template: 'weekly', cron: '0 3 * * 1', nextAt: 5000 });
+      expect(await store.getSchedule('nightly')).toEqual(base);
+      expect((await store.listSchedules()).map((s) => s.template)).toEqual(['nightly', 'weekly']);
+      expect((await store.dueSchedules(1000)).map((s) => s.template)).toEqual(['nightly']);
+      const claims = await Promise.all(
+        Array.from({ length: 5 }, () => store.claimScheduleTick('nightly', 1000, 2000, 1001)),
+      );
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      expect(await store.claimScheduleTick('nightly', 1000, 3000, 1002)).toBe(false); // gone already
+      await store.recordScheduleRun('nightly', { jobId: 7, error: null });
+      expect(await store.getSchedule('nightly')).toMatchObject({ nextAt: 2000, lastAt: 1001, lastJobId: 7 });
+      expect(await store.setSchedulePaused('nightly', true, 2000)).toBe(true);
+      expect(await store.dueSchedules(10_000)).toHaveLength(1); // weekly only
+      expect(await store.claimScheduleTick('nightly', 2000, 3000, 2001)).toBe(false); // paused
+      expect(await store.setSchedulePaused('nope', true, 0)).toBe(false);
+      // Replacing keeps what ran last.
+      await store.putSchedule({ ...base, cron: '0 4 * * *', nextAt: 9000 });
+      expect(await store.getSchedule('nightly')).toMatchObject({
+        cron: '0 4 * * *',
+        lastJobId: 7,
+        paused: false,
+      });
+      expect(await store.deleteSchedule('nightly')).toBe(true);
+      expect(await store.deleteSchedule('nightly')).toBe(false);
+    });
+
+    it('keeps declared locks: upsert changes the capacity, delete says whether there was one', async () => {
+      expect(await store.listLockDecls()).toEqual([]);
+      await store.putLockDecl({ name: 'lab', capacity: 3, createdAt: 1 });
+      await store.putLockDecl({ name: 'env-a', capacity: 1, createdAt: 2 });
+      await store.putLockDecl({ name: 'lab', capacity: 5, createdAt: 3 });
+      expect(await store.listLockDecls()).toEqual([
+        { name: 'env-a', capacity: 1, createdAt: 2 },
+        { name: 'lab', capacity: 5, createdAt: 1 },
+      ]);
+      expect(await store.deleteLockDecl('lab')).toBe(true);
+      expect(await store.deleteLockDecl('lab')).toBe(false);
+      expect((await store.listLockDecls()).map((l) => l.name)).toEqual(['env-a']);
+    });
+
     it('keeps workspaces, found by id or (newest) by name', async () => {
       const w1 = {
         id: 'ws-1',
@@ -1048,6 +1135,76 @@ export function storeContract(name: string, makeDb: () => TestDb): void {
       expect(await store.getWorkspace('comp')).toEqual(w2);
       expect(await store.getWorkspace('none')).toBeUndefined();
       expect(await store.listWorkspaces()).toEqual([w2, w1]);
+    });
+  });
+  describe(`${name}: templates (migration 7)`, () => {
+    const tpl = (over: Partial<NewTemplate> = {}): NewTemplate => ({
+      name: 'bench',
+      sha256: 'a'.repeat(64),
+      rawSpec: 'name: bench\n',
+      description: 'a benchmark',
+      owner: { id: 'o1', name: 'lab', type: 'org' },
+      pushedBy: 'alice',
+      createdAt: 10,
+      ...over,
+    });
+
+    it('makes a new version only when the content changed; keeps every version', async () => {
+      const v1 = await store.pushTemplate(tpl());
+      expect(v1).toEqual({ created: true, template: { ...tpl(), version: 1 } });
+      expect(await store.pushTemplate(tpl({ createdAt: 11 }))).toEqual({
+        created: false,
+        template: { ...tpl(), version: 1 },
+      });
+      const v2 = await store.pushTemplate(
+        tpl({ sha256: 'b'.repeat(64), rawSpec: 'name: bench # 2\n', createdAt: 12 }),
+      );
+      expect(v2.created).toBe(true);
+      expect(v2.template.version).toBe(2);
+      // Back to the first content: a change against the newest, so a new version.
+      expect((await store.pushTemplate(tpl({ createdAt: 13 }))).template.version).toBe(3);
+      await store.pushTemplate(tpl({ name: 'other', owner: null, description: null, pushedBy: null }));
+
+      expect(await store.getTemplate('bench')).toMatchObject({ version: 3, createdAt: 13 });
+      expect(await store.getTemplate('bench', 2)).toEqual({
+        ...tpl({ sha256: 'b'.repeat(64), rawSpec: 'name: bench # 2\n', createdAt: 12 }),
+        version: 2,
+      });
+      expect(await store.getTemplate('bench', 4)).toBeUndefined();
+      expect(await store.getTemplate('none')).toBeUndefined();
+      expect((await store.listTemplateVersions('bench')).map((t) => t.version)).toEqual([3, 2, 1]);
+      expect(await store.listTemplateVersions('none')).toEqual([]);
+      expect((await store.listTemplates()).map((t) => [t.latest.name, t.latest.version, t.versions])).toEqual(
+        [
+          ['bench', 3, 3],
+          ['other', 1, 1],
+        ],
+      );
+      expect((await store.listTemplates())[1]?.latest).toEqual({
+        ...tpl({ name: 'other', owner: null, description: null, pushedBy: null }),
+        version: 1,
+      });
+    });
+
+    it('gives concurrent pushes of one name distinct versions', async () => {
+      const pushes = await Promise.all(
+        [1, 2, 3, 4].map((i) => store.pushTemplate(tpl({ sha256: String(i).repeat(64), createdAt: i }))),
+      );
+      expect(pushes.map((p) => p.template.version).sort()).toEqual([1, 2, 3, 4]);
+    });
+
+    it('keeps the params and template a job was submitted with, and filters jobs by template', async () => {
+      const a = await store.createJob(
+        newJob({ params: { cluster: 'lab', runs: 3, dry: false }, template: { name: 'bench', version: 2 } }),
+      );
+      await store.createJob(newJob({ template: { name: 'other', version: 1 } }));
+      await store.createJob(newJob());
+      expect(a.job.params).toEqual({ cluster: 'lab', runs: 3, dry: false });
+      expect(a.job.template).toEqual({ name: 'bench', version: 2 });
+      expect((await store.getJob(a.job.id))?.template).toEqual({ name: 'bench', version: 2 });
+      expect((await store.listJobs({ template: 'bench' })).map((j) => j.id)).toEqual([a.job.id]);
+      expect((await store.listJobs({ template: 'none' })).map((j) => j.id)).toEqual([]);
+      expect((await store.listJobs()).map((j) => j.template?.name ?? null)).toEqual([null, 'other', 'bench']);
     });
   });
 }

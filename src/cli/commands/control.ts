@@ -6,9 +6,10 @@
 import { resolveConfig } from '../../app/config.js';
 import { claimAlive } from '../../app/run-claims.js';
 import { JobhubError } from '../../core/errors.js';
-import type { NodeView } from '../../server/api-schemas.js';
+import type { NodeView, SubmitResponse } from '../../server/api-schemas.js';
 import { nodeView } from '../../server/job-view.js';
 import { loadSpec } from '../../spec/index.js';
+import { parseParamArgs, resolveParams } from '../../spec/params.js';
 import { mark, paint, table, time } from '../format.js';
 import { type CliIO, println, styleOf } from '../io.js';
 import { describeEvent } from '../live-view.js';
@@ -21,18 +22,38 @@ export interface SubmitOptions extends RemoteFlags {
   json?: boolean;
   /** Files to upload as the job's inputs (`path` or `name=path`). */
   input?: string[];
+  /** Parameter values, `name=value`. */
+  param?: string[];
+  /** Submit this stored template (`name` or `name@version`) instead of a file. */
+  template?: string;
 }
 
-/** Submits a spec; with --wait follows it to its end. Exit codes as `jobhub run`. */
-export async function submitCommand(file: string, opts: SubmitOptions, io: CliIO): Promise<number> {
+/** Submits a spec (or a template); with --wait follows it to its end. Exit codes as `jobhub run`. */
+export async function submitCommand(
+  file: string | undefined,
+  opts: SubmitOptions,
+  io: CliIO,
+): Promise<number> {
   const client = requireRemote(opts, io, 'submit');
-  const text = readText(file);
-  loadSpec(text, file); // located errors here, before a round trip (the server checks again)
-  const type = /^\s*[{[]/.test(text) ? 'application/json' : 'application/yaml';
+  const params = opts.param ?? [];
+  parseParamArgs(params); // name=value, checked before a round trip
+  let send: (held: boolean) => Promise<SubmitResponse>;
+  if (opts.template !== undefined) {
+    if (file !== undefined) throw new JobhubError('bad_request', 'give a FILE or --template, not both');
+    const ref = opts.template;
+    send = (held) => client.submitTemplate(ref, params, held);
+  } else {
+    if (file === undefined) throw new JobhubError('bad_request', 'give a FILE to submit, or --template NAME');
+    const text = readText(file);
+    // Located errors and parameter errors here, before a round trip (the server checks again).
+    resolveParams(loadSpec(text, file).spec, parseParamArgs(params));
+    const type = /^\s*[{[]/.test(text) ? 'application/json' : 'application/yaml';
+    send = (held) => (held ? client.submitHeld(text, type, params) : client.submitSpec(text, type, params));
+  }
   const { id, job } =
     opts.input && opts.input.length > 0
-      ? await (await import('./files.js')).submitWithInputs(client, text, type, opts.input, io)
-      : await client.submitSpec(text, type);
+      ? await (await import('./files.js')).submitWithInputs(client, () => send(true), opts.input, io)
+      : await send(false);
   if (!opts.wait) {
     println(io.stdout, opts.json ? JSON.stringify(job, null, 2) : `job ${id} submitted (${job.name})`);
     return 0;

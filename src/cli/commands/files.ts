@@ -19,7 +19,7 @@ import { FsBlobStore } from '../../files/fs-blob-store.js';
 import type { FileView, SubmitResponse, WorkspaceView } from '../../server/api-schemas.js';
 import { fileView, treeOf } from '../../server/file-view.js';
 import type { Store } from '../../store/store.js';
-import type { ApiClient, SpecContentType } from '../client.js';
+import type { ApiClient } from '../client.js';
 import { table } from '../format.js';
 import { type CliIO, println } from '../io.js';
 import { openExistingStore, parseJobId } from '../open-store.js';
@@ -312,8 +312,8 @@ async function openExistingOrNewStore(opts: { data?: string }, io: CliIO): Promi
  */
 export async function submitWithInputs(
   client: ApiClient,
-  text: string,
-  type: SpecContentType,
+  /** Submits the job held (a spec, or a template): it waits for its inputs. */
+  submitHeld: () => Promise<SubmitResponse>,
   inputs: readonly string[],
   io: CliIO,
 ): Promise<SubmitResponse> {
@@ -324,7 +324,7 @@ export async function submitWithInputs(
     if (!existsSync(full)) throw new JobhubError('bad_request', `--input ${spec}: no file ${file}`);
     return { name, file: full };
   });
-  const { id } = await client.submitHeld(text, type);
+  const { id } = await submitHeld();
   try {
     for (const f of files) await client.uploadInput(id, f.name, f.file);
   } catch (err) {

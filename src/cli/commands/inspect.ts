@@ -35,6 +35,8 @@ export interface JobsOptions extends SourceOpts {
   status?: string[];
   name?: string;
   owner?: string;
+  /** Only jobs submitted from this template. */
+  template?: string;
   label?: string[];
   limit?: string;
   start?: string;
@@ -72,6 +74,7 @@ export async function jobsCommand(opts: JobsOptions, io: CliIO): Promise<number>
       ...(status.length ? { status: status as JobStatus[] } : {}),
       ...(opts.name ? { name: opts.name } : {}),
       ...(opts.owner ? { owner: opts.owner } : {}),
+      ...(opts.template ? { template: opts.template } : {}),
       ...(opts.label?.length ? { label: opts.label } : {}),
     });
     json = page;
@@ -89,6 +92,7 @@ export async function jobsCommand(opts: JobsOptions, io: CliIO): Promise<number>
         start,
         ...(opts.name ? { name: opts.name } : {}),
         ...(opts.owner ? { owner: opts.owner } : {}),
+        ...(opts.template ? { template: opts.template } : {}),
         ...(Object.keys(labels).length ? { labels } : {}),
       }),
     );
@@ -161,6 +165,10 @@ function printFacts(io: CliIO, style: Style, detail: Awaited<ReturnType<typeof g
       `created ${time(job.createdAt)}  started ${time(job.startedAt) || '-'}  ended ${time(job.endedAt) || '-'}`,
     ),
   );
+  if (job.template) println(io.stdout, `template ${job.template.name}@${job.template.version}`);
+  const params = Object.entries(job.params ?? {});
+  if (params.length > 0)
+    println(io.stdout, `params ${params.map(([k, v]) => `${k}=${String(v)}`).join(' ')}`);
   for (const p of job.placement ?? []) {
     println(
       io.stdout,

@@ -5,6 +5,7 @@ import { startEmbedded } from '../../app/embedded.js';
 import { recoverOrphans } from '../../app/orphans.js';
 import { claimJob, releaseJob } from '../../app/run-claims.js';
 import { formatDuration } from '../../core/duration.js';
+import { applyParams, parseParamArgs } from '../../spec/params.js';
 import type { JobRecord, Store } from '../../store/store.js';
 import { mark, paint, type Style } from '../format.js';
 import { type CliIO, println, styleOf } from '../io.js';
@@ -18,11 +19,15 @@ export interface RunOptions {
   data?: string;
   json?: boolean;
   stopGrace?: string;
+  /** Parameter values, `name=value` (default none). */
+  param?: string[];
 }
 
 /** Exit codes: 0 succeeded, 1 failed, 2 invalid spec, 130 stopped by Ctrl-C (143 by SIGTERM). */
 export async function runCommand(file: string, opts: RunOptions, io: CliIO): Promise<number> {
   const loaded = readSpecFile(file);
+  // Parameter errors exit 2 before anything starts, as spec errors do.
+  const bound = applyParams(loaded.spec, parseParamArgs(opts.param));
   const config = resolveConfig({ data: opts.data, stopGrace: opts.stopGrace }, io.env, io.cwd);
   const style = styleOf(io);
   const app = await startEmbedded(config);
@@ -50,7 +55,11 @@ export async function runCommand(file: string, opts: RunOptions, io: CliIO): Pro
     columns: io.columns,
   });
   view.listen();
-  const job = await app.coordinator.submit({ spec: loaded.spec, rawSpec: loaded.text });
+  const job = await app.coordinator.submit({
+    spec: bound.spec,
+    rawSpec: loaded.text,
+    params: (loaded.spec.params?.length ?? 0) > 0 ? bound.params : null,
+  });
   claimJob(config.dataDir, job.id);
   // A closed terminal (SIGHUP) stops the job cleanly too: its tasks must not outlive it.
   for (const sig of SIGNALS) process.on(sig, onSignal);

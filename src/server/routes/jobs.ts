@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { JobhubError, NotFoundError } from '../../core/errors.js';
 import { buildPlan } from '../../plan/planner.js';
 import { loadSpec } from '../../spec/index.js';
+import { applyParams, parseParamArgs } from '../../spec/params.js';
 import type { JobRecord } from '../../store/store.js';
 import { authorizeJob, type JobAction, visibleOwners } from '../access.js';
 import {
@@ -24,6 +25,7 @@ import {
 import { actorOf, audit } from '../audit.js';
 import { jobDetailView, jobSummary, pickFields } from '../job-view.js';
 import { checkSecrets, resolveOwner, submitterOf } from '../submission.js';
+import { findTemplate } from '../templates.js';
 import { readSubmission } from '../uploads.js';
 import {
   API,
@@ -75,13 +77,17 @@ export function jobRoutes(app: FastifyInstance, { ctx }: RouteDeps): void {
       const p = principalOf(req);
       if (p.scope === 'read')
         throw new JobhubError('forbidden', "this token's scope (read) does not allow submitting");
+      // A stored template's spec (`?template=name@3`), or the one in the body.
+      const template =
+        req.query.template !== undefined ? await findTemplate(ctx.store, p, req.query.template) : undefined;
       // (files) The spec, with the inputs sent along (multipart); hold=true keeps the job for uploads.
       const sub = await readSubmission(req, reply, ctx, {
         hold: req.query.hold === true,
         maxSpecBytes: 10 << 20,
+        ...(template ? { spec: template.rawSpec } : {}),
       });
       const text = sub.text;
-      const { spec } = loadSpec(text);
+      const { spec, params } = applyParams(loadSpec(text).spec, parseParamArgs(req.query.param));
       const owner = await resolveOwner(ctx.store, p, spec.owner);
       const submitter = submitterOf(req, p);
       await checkSecrets(ctx.store, spec, owner);
@@ -92,12 +98,18 @@ export function jobRoutes(app: FastifyInstance, { ctx }: RouteDeps): void {
         owner,
         submitter,
         held: checked.held,
+        params: spec.params && spec.params.length > 0 ? params : null,
+        template: template ? { name: template.name, version: template.version } : null,
       });
       const job = await sub.done(created);
       await audit(ctx.store, p, {
         action: 'job.submit',
         jobId: job.id,
-        details: { owner: owner.name, submitter },
+        details: {
+          owner: owner.name,
+          submitter,
+          ...(template ? { template: `${template.name}@${template.version}` } : {}),
+        },
       });
       ctx.metrics.jobsSubmitted.inc();
       return reply
@@ -132,6 +144,7 @@ export function jobRoutes(app: FastifyInstance, { ctx }: RouteDeps): void {
       const found = await ctx.store.listJobs({
         ...(visible ? { ownerIds: visible } : {}),
         ...(q.submitter !== undefined ? { submitter: q.submitter } : {}),
+        ...(q.template !== undefined ? { template: q.template } : {}),
         ...(q.status && q.status.length > 0 ? { status: q.status } : {}),
         ...(q.name !== undefined ? { name: q.name } : {}),
         ...(q.owner !== undefined ? { owner: q.owner } : {}),

@@ -25,18 +25,21 @@ const EVENT_COLUMNS = 'seq, ts, type, job_id, node_id, stage, task_id, from_stat
 
 const LOCK = statement('events_lock', 'SELECT pg_advisory_xact_lock($1::int, hashtext(current_schema()))');
 // One statement for any number of events; WITH ORDINALITY ... ORDER BY keeps the given order, so the
-// seqs (drawn as rows are inserted) increase along the list.
+// seqs (drawn as rows are inserted) increase along the list. The notification (delivered at COMMIT)
+// goes in the same statement, one round trip less per write; `note` is referenced so that it runs.
 const INSERT = statement(
-  'events_insert',
-  `INSERT INTO events (ts, type, job_id, node_id, stage, task_id, from_state, to_state, data_json)
-   SELECT ts, type, job_id, node_id, stage, task_id, from_state, to_state, data_json
-   FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::int[], $7::text[],
-               $8::text[], $9::jsonb[])
-        WITH ORDINALITY AS e(ts, type, job_id, node_id, stage, task_id, from_state, to_state, data_json, ord)
-   ORDER BY ord
-   RETURNING seq`,
+  'events_insert_notify',
+  `WITH ins AS (
+     INSERT INTO events (ts, type, job_id, node_id, stage, task_id, from_state, to_state, data_json)
+     SELECT ts, type, job_id, node_id, stage, task_id, from_state, to_state, data_json
+     FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::int[], $7::text[],
+                 $8::text[], $9::jsonb[])
+          WITH ORDINALITY AS e(ts, type, job_id, node_id, stage, task_id, from_state, to_state, data_json, ord)
+     ORDER BY ord
+     RETURNING seq),
+   note AS (SELECT pg_notify('${EVENTS_CHANNEL}', max(seq)::text) FROM ins HAVING count(*) > 0)
+   SELECT seq FROM ins, (SELECT count(*) FROM note) AS noted`,
 );
-const NOTIFY = statement('events_notify', `SELECT pg_notify('${EVENTS_CHANNEL}', $1)`);
 const LAST_SEQ = statement('events_last', 'SELECT COALESCE(MAX(seq), 0) AS seq FROM events');
 
 export class EventStatements {
@@ -67,7 +70,6 @@ export class EventStatements {
     if (seqs.length !== rows.length || last === undefined) {
       throw new Error(`inserted ${seqs.length} of ${rows.length} events`);
     }
-    await query(c, NOTIFY, [String(last)]);
     return rows.map((r, i) =>
       eventFromRow({
         ...r,

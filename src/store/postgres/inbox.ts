@@ -8,19 +8,22 @@ import { toJson } from './rows.js';
 export const INBOX_CHANNEL = 'jobhub_inbox';
 
 // In order (WITH ORDINALITY), skipping items at or below their node's watermark and (node, seq) pairs
-// already there or earlier in the batch; NULL seqs always go in.
+// already there or earlier in the batch; NULL seqs always go in. One statement, atomic on its own,
+// that also notifies when anything went in: one round trip per report instead of four.
 const INSERT = statement(
-  'inbox_insert',
-  `INSERT INTO report_inbox (node_id, seq, body_json, created_at)
-   SELECT i.node_id, i.seq, i.body, $4
-   FROM unnest($1::text[], $2::bigint[], $3::jsonb[]) WITH ORDINALITY AS i(node_id, seq, body, ord)
-   LEFT JOIN nodes n ON n.id = i.node_id
-   WHERE i.seq IS NULL OR i.seq > COALESCE(n.report_seq, 0)
-   ORDER BY i.ord
-   ON CONFLICT (node_id, seq) DO NOTHING
-   RETURNING id`,
+  'inbox_insert_notify',
+  `WITH added AS (
+     INSERT INTO report_inbox (node_id, seq, body_json, created_at)
+     SELECT i.node_id, i.seq, i.body, $4
+     FROM unnest($1::text[], $2::bigint[], $3::jsonb[]) WITH ORDINALITY AS i(node_id, seq, body, ord)
+     LEFT JOIN nodes n ON n.id = i.node_id
+     WHERE i.seq IS NULL OR i.seq > COALESCE(n.report_seq, 0)
+     ORDER BY i.ord
+     ON CONFLICT (node_id, seq) DO NOTHING
+     RETURNING id),
+   n AS (SELECT count(*)::int AS n FROM added)
+   SELECT n.n FROM n LEFT JOIN LATERAL (SELECT pg_notify('${INBOX_CHANNEL}', '') WHERE n.n > 0) AS x ON true`,
 );
-const NOTIFY = statement('inbox_notify', `SELECT pg_notify('${INBOX_CHANNEL}', '')`);
 const TAKE = statement(
   'inbox_take',
   'SELECT id, node_id, seq, body_json FROM report_inbox WHERE id > $1 ORDER BY id LIMIT $2',
@@ -56,17 +59,16 @@ interface InboxRow {
 }
 
 export class InboxStatements {
-  /** Inside a transaction; notifies `jobhub_inbox` when anything went in. */
-  async enqueue(c: Db, items: Array<Omit<InboxItem, 'id'>>, now: Millis): Promise<number> {
+  /** One statement (no transaction needed); notifies `jobhub_inbox` when anything went in. */
+  async enqueue(db: Db, items: Array<Omit<InboxItem, 'id'>>, now: Millis): Promise<number> {
     if (items.length === 0) return 0;
-    const added = await query(c, INSERT, [
+    const [row] = await query<{ n: number }>(db, INSERT, [
       items.map((i) => i.nodeId),
       items.map((i) => i.seq),
       items.map((i) => toJson(i.body)),
       now,
     ]);
-    if (added.length > 0) await query(c, NOTIFY);
-    return added.length;
+    return row?.n ?? 0;
   }
 
   async take(db: Db, afterId: number, limit: number): Promise<InboxItem[]> {

@@ -19,16 +19,21 @@ import type {
   JobDetail,
   JobQuery,
   JobRecord,
+  LockDecl,
   LogQuery,
   Membership,
   NewJob,
   NewLogLine,
+  NewTemplate,
   NewToken,
   NodeRecord,
   OrgRecord,
   OrgRole,
+  ScheduleRecord,
   Store,
   StoredLogLine,
+  TemplateRecord,
+  TemplateSummary,
   TokenRecord,
   UserRecord,
   WorkspaceRecord,
@@ -40,9 +45,12 @@ import { FileStatements } from './files.js';
 import { IdentityStatements } from './identity.js';
 import { InboxStatements } from './inbox.js';
 import { JobStatements } from './jobs.js';
+import { LockStatements } from './locks.js';
 import { LogStatements } from './logs.js';
 import { type AppliedMigration, appliedMigrations, runMigrations } from './migrations.js';
 import { NodeStatements } from './nodes.js';
+import { ScheduleStatements } from './schedules.js';
+import { TemplateStatements } from './templates.js';
 import { TokenStatements } from './tokens.js';
 
 export interface PostgresStoreOptions {
@@ -66,6 +74,9 @@ export class PostgresStore implements Store {
   private readonly identity = new IdentityStatements();
   private readonly inbox = new InboxStatements();
   private readonly files = new FileStatements();
+  private readonly locks = new LockStatements();
+  private readonly schedules = new ScheduleStatements();
+  private readonly templates = new TemplateStatements();
   private closing: Promise<void> | undefined;
 
   private constructor(pool: pg.Pool, schema: string | undefined) {
@@ -179,7 +190,7 @@ export class PostgresStore implements Store {
   }
 
   async enqueueReports(items: Array<Omit<InboxItem, 'id'>>): Promise<void> {
-    if (items.length > 0) await this.write((c) => this.inbox.enqueue(c, items, Date.now()));
+    if (items.length > 0) await this.inbox.enqueue(this.pool, items, Date.now());
   }
 
   async takeReports(afterId: number, limit: number): Promise<InboxItem[]> {
@@ -314,5 +325,73 @@ export class PostgresStore implements Store {
 
   async listWorkspaces(): Promise<WorkspaceRecord[]> {
     return this.files.workspaces(this.pool);
+  }
+
+  async pushTemplate(t: NewTemplate): Promise<{ template: TemplateRecord; created: boolean }> {
+    return this.write((c) => this.templates.push(c, t));
+  }
+
+  async getTemplate(name: string, version?: number): Promise<TemplateRecord | undefined> {
+    return this.templates.get(this.pool, name, version);
+  }
+
+  async listTemplateVersions(name: string): Promise<TemplateRecord[]> {
+    return this.templates.versions(this.pool, name);
+  }
+
+  async listTemplates(): Promise<TemplateSummary[]> {
+    return this.templates.all(this.pool);
+  }
+
+  async putSchedule(s: ScheduleRecord): Promise<void> {
+    await this.schedules.put(this.pool, s);
+  }
+
+  async getSchedule(template: string): Promise<ScheduleRecord | undefined> {
+    return this.schedules.one(this.pool, template);
+  }
+
+  async listSchedules(): Promise<ScheduleRecord[]> {
+    return this.schedules.all(this.pool);
+  }
+
+  async deleteSchedule(template: string): Promise<boolean> {
+    return this.schedules.delete(this.pool, template);
+  }
+
+  async setSchedulePaused(template: string, paused: boolean, nextAt: Millis): Promise<boolean> {
+    return this.schedules.pause(this.pool, template, paused, nextAt);
+  }
+
+  async dueSchedules(now: Millis): Promise<ScheduleRecord[]> {
+    return this.schedules.due(this.pool, now);
+  }
+
+  async claimScheduleTick(
+    template: string,
+    expectNextAt: Millis,
+    nextAt: Millis,
+    now: Millis,
+  ): Promise<boolean> {
+    return this.schedules.claim(this.pool, template, expectNextAt, nextAt, now);
+  }
+
+  async recordScheduleRun(
+    template: string,
+    run: { jobId: number | null; error: string | null },
+  ): Promise<void> {
+    await this.schedules.record(this.pool, template, run.jobId, run.error);
+  }
+
+  async listLockDecls(): Promise<LockDecl[]> {
+    return this.locks.all(this.pool);
+  }
+
+  async putLockDecl(d: LockDecl): Promise<void> {
+    await this.locks.put(this.pool, d);
+  }
+
+  async deleteLockDecl(name: string): Promise<boolean> {
+    return this.locks.delete(this.pool, name);
   }
 }

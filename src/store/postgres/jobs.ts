@@ -21,12 +21,14 @@ export const ACTIVE_JOB_STATUSES: readonly JobStatus[] = ['queued', 'running', '
 
 const JOB_COLUMNS =
   'id, name, status, owner_json, labels_json, raw_spec, spec_json, placement_json, created_at, started_at, ' +
-  'ended_at, reason, waiting_for, stop_requested, retry_of, submitter, held';
+  'ended_at, reason, waiting_for, stop_requested, retry_of, submitter, held, params_json, template_name, ' +
+  'template_version';
 
 const INSERT_JOB = statement(
   'jobs_insert',
-  `INSERT INTO jobs (name, status, owner_json, labels_json, raw_spec, spec_json, created_at, stop_requested, retry_of, submitter, held)
-   VALUES ($1, 'queued', $2::jsonb, $3::jsonb, $4, $5::jsonb, $6, false, $7, $8, $9)
+  `INSERT INTO jobs (name, status, owner_json, labels_json, raw_spec, spec_json, created_at, stop_requested, retry_of, submitter, held,
+                     params_json, template_name, template_version)
+   VALUES ($1, 'queued', $2::jsonb, $3::jsonb, $4, $5::jsonb, $6, false, $7, $8, $9, $10::jsonb, $11, $12)
    RETURNING id`,
 );
 const INSERT_STAGES = statement(
@@ -66,6 +68,30 @@ interface DetailRow extends JobRow {
   tasks: TaskRow[];
 }
 
+const PAGE = 'ORDER BY id DESC LIMIT $1 OFFSET $2';
+
+/**
+ * The ids of the page, picked before any job row is read: a page far down (`start`) skips along an
+ * index (the primary key alone, index-only; see migration 8), not along the table's wide rows. An
+ * owner is matched by name or by id; with an OR, PostgreSQL reads both indexes into a bitmap and
+ * sorts every job of the owner, so each form is scanned alone, in id order and only as far as the
+ * page can reach ($1 + $2 rows), and the two are united.
+ */
+function pageIds(where: readonly string[], owner: string | undefined): string {
+  const ids = (extra: string[]) => {
+    const all = [...where, ...extra];
+    return `SELECT id FROM jobs${all.length > 0 ? ` WHERE ${all.join(' AND ')}` : ''}`;
+  };
+  if (owner === undefined) return `${ids([])} ${PAGE}`;
+  const reach = 'LIMIT $1::bigint + $2::bigint';
+  const byName = ids([`owner_json ->> 'name' = ${owner}`]);
+  const byId = ids([`owner_json ->> 'id' = ${owner}`]);
+  return (
+    `SELECT id FROM (${byName} ORDER BY id DESC ${reach}) AS by_name UNION ` +
+    `SELECT id FROM (${byId} ORDER BY id DESC ${reach}) AS by_id ${PAGE}`
+  );
+}
+
 export class JobStatements {
   private readonly built = new StatementCache();
 
@@ -81,6 +107,9 @@ export class JobStatements {
       input.retryOf ?? null,
       input.submitter ?? null,
       input.held === true,
+      toJsonOrNull(input.params ?? null),
+      input.template?.name ?? null,
+      input.template?.version ?? null,
     ]);
     if (row === undefined) throw new Error('INSERT INTO jobs returned no id');
     const jobId = row.id;
@@ -135,8 +164,12 @@ export class JobStatements {
     if (q.status !== undefined && q.status.length > 0)
       filter('status', q.status, (p) => `status = ANY(${p}::text[])`);
     if (q.name !== undefined) filter('name', q.name, (p) => `name = ${p}`);
+    // By name or by id: kept out of `where`, each form gets a scan of its own (see pageIds).
+    let owner: string | undefined;
     if (q.owner !== undefined) {
-      filter('owner', q.owner, (p) => `(owner_json ->> 'name' = ${p} OR owner_json ->> 'id' = ${p})`);
+      values.push(q.owner);
+      keys.push('owner');
+      owner = `$${values.length}`;
     }
     // Every label pair of the filter must be in the job's labels (the GIN index answers @>).
     if (labels.length > 0) {
@@ -146,11 +179,11 @@ export class JobStatements {
     if (q.createdBefore !== undefined) filter('before', q.createdBefore, (p) => `created_at < ${p}`);
     if (q.beforeId !== undefined) filter('beforeId', q.beforeId, (p) => `id < ${p}`);
     if (q.submitter !== undefined) filter('submitter', q.submitter, (p) => `submitter = ${p}`);
+    if (q.template !== undefined) filter('template', q.template, (p) => `template_name = ${p}`);
     if (q.ownerIds !== undefined)
       filter('ownerIds', q.ownerIds, (p) => `owner_json ->> 'id' = ANY(${p}::text[])`);
     const st = this.built.get(`jobs_list_${keys.join('_')}`, () => {
-      const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-      return `SELECT ${JOB_COLUMNS} FROM jobs ${whereSql} ORDER BY id DESC LIMIT $1 OFFSET $2`;
+      return `SELECT ${JOB_COLUMNS} FROM jobs WHERE id IN (${pageIds(where, owner)}) ORDER BY id DESC`;
     });
     return (await query<JobRow>(db, st, values)).map(jobFromRow);
   }

@@ -16,7 +16,7 @@ import type {
   StageStatus,
   TaskStatus,
 } from '../../core/types.js';
-import type { JobSpec } from '../../spec/model.js';
+import type { JobSpec, ParamValue } from '../../spec/model.js';
 import type {
   EventRecord,
   EventType,
@@ -47,6 +47,9 @@ export interface JobRow {
   retry_of: number | null;
   submitter: string | null;
   held: boolean;
+  params_json: unknown;
+  template_name: string | null;
+  template_version: number | null;
 }
 
 export interface StageRow {
@@ -155,6 +158,11 @@ export function jobFromRow(r: JobRow): JobRecord {
     retryOf: r.retry_of,
     submitter: r.submitter,
     held: r.held,
+    params: cast<Record<string, ParamValue> | null>(r.params_json ?? null),
+    template:
+      r.template_name !== null && r.template_version !== null
+        ? { name: r.template_name, version: r.template_version }
+        : null,
   };
 }
 

@@ -16,16 +16,21 @@ import type {
   JobDetail,
   JobQuery,
   JobRecord,
+  LockDecl,
   LogQuery,
   Membership,
   NewJob,
   NewLogLine,
+  NewTemplate,
   NewToken,
   NodeRecord,
   OrgRecord,
   OrgRole,
+  ScheduleRecord,
   Store,
   StoredLogLine,
+  TemplateRecord,
+  TemplateSummary,
   TokenRecord,
   UserRecord,
   WorkspaceRecord,
@@ -37,9 +42,12 @@ import { FileStatements } from './files.js';
 import { IdentityStatements } from './identity.js';
 import { InboxStatements } from './inbox.js';
 import { JobStatements } from './jobs.js';
+import { LockStatements } from './locks.js';
 import { LogStatements } from './logs.js';
 import { type AppliedMigration, appliedMigrations, runMigrations } from './migrations.js';
 import { NodeStatements } from './nodes.js';
+import { ScheduleStatements } from './schedules.js';
+import { TemplateStatements } from './templates.js';
 import { TokenStatements } from './tokens.js';
 
 export class SqliteStore implements Store {
@@ -53,7 +61,10 @@ export class SqliteStore implements Store {
   private readonly tokens: TokenStatements;
   private readonly inbox: InboxStatements;
   private readonly files: FileStatements;
+  private readonly locks: LockStatements;
+  private readonly schedules: ScheduleStatements;
   private readonly identity: IdentityStatements;
+  private readonly templates: TemplateStatements;
   private closed = false;
 
   private constructor(db: Db) {
@@ -67,7 +78,10 @@ export class SqliteStore implements Store {
     this.tokens = new TokenStatements(this.st);
     this.inbox = new InboxStatements(this.st);
     this.files = new FileStatements(this.st);
+    this.locks = new LockStatements(this.st);
+    this.schedules = new ScheduleStatements(this.st);
     this.identity = new IdentityStatements(this.st);
+    this.templates = new TemplateStatements(this.st);
   }
 
   /** Opens (creating the file and its directory if missing) a database; `:memory:` is allowed. */
@@ -320,5 +334,73 @@ export class SqliteStore implements Store {
 
   async listWorkspaces(): Promise<WorkspaceRecord[]> {
     return this.read(() => this.files.workspaces());
+  }
+
+  async pushTemplate(t: NewTemplate): Promise<{ template: TemplateRecord; created: boolean }> {
+    return this.write(() => this.templates.push(t));
+  }
+
+  async getTemplate(name: string, version?: number): Promise<TemplateRecord | undefined> {
+    return this.read(() => this.templates.get(name, version));
+  }
+
+  async listTemplateVersions(name: string): Promise<TemplateRecord[]> {
+    return this.read(() => this.templates.versions(name));
+  }
+
+  async listTemplates(): Promise<TemplateSummary[]> {
+    return this.read(() => this.templates.all());
+  }
+
+  async putSchedule(s: ScheduleRecord): Promise<void> {
+    return this.write(() => this.schedules.put(s));
+  }
+
+  async getSchedule(template: string): Promise<ScheduleRecord | undefined> {
+    return this.read(() => this.schedules.one(template));
+  }
+
+  async listSchedules(): Promise<ScheduleRecord[]> {
+    return this.read(() => this.schedules.all());
+  }
+
+  async deleteSchedule(template: string): Promise<boolean> {
+    return this.write(() => this.schedules.delete(template));
+  }
+
+  async setSchedulePaused(template: string, paused: boolean, nextAt: Millis): Promise<boolean> {
+    return this.write(() => this.schedules.pause(template, paused, nextAt));
+  }
+
+  async dueSchedules(now: Millis): Promise<ScheduleRecord[]> {
+    return this.read(() => this.schedules.due(now));
+  }
+
+  async claimScheduleTick(
+    template: string,
+    expectNextAt: Millis,
+    nextAt: Millis,
+    now: Millis,
+  ): Promise<boolean> {
+    return this.write(() => this.schedules.claim(template, expectNextAt, nextAt, now));
+  }
+
+  async recordScheduleRun(
+    template: string,
+    run: { jobId: number | null; error: string | null },
+  ): Promise<void> {
+    return this.write(() => this.schedules.record(template, run.jobId, run.error));
+  }
+
+  async listLockDecls(): Promise<LockDecl[]> {
+    return this.read(() => this.locks.all());
+  }
+
+  async putLockDecl(d: LockDecl): Promise<void> {
+    return this.write(() => this.locks.put(d));
+  }
+
+  async deleteLockDecl(name: string): Promise<boolean> {
+    return this.write(() => this.locks.delete(name));
   }
 }

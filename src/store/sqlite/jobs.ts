@@ -21,15 +21,18 @@ export const ACTIVE_JOB_STATUSES: readonly JobStatus[] = ['queued', 'running', '
 
 const JOB_COLUMNS =
   'id, name, status, owner_json, labels_json, raw_spec, spec_json, placement_json, created_at, started_at, ' +
-  'ended_at, reason, waiting_for, stop_requested, retry_of, submitter, held';
+  'ended_at, reason, waiting_for, stop_requested, retry_of, submitter, held, params_json, template_name, ' +
+  'template_version';
 const STAGE_COLUMNS = 'job_id, name, idx, status, started_at, ready_at, ended_at';
 const TASK_COLUMNS =
   'job_id, id, stage, node, name, idx, long_running, status, attempt, node_id, started_at, ready_at, ended_at, ' +
   'exit_code, text, node_instance';
 
 const INSERT_JOB = `
-INSERT INTO jobs (name, status, owner_json, labels_json, raw_spec, spec_json, created_at, stop_requested, retry_of, submitter, held)
-VALUES (@name, 'queued', @owner_json, @labels_json, @raw_spec, @spec_json, @created_at, 0, @retry_of, @submitter, @held)`;
+INSERT INTO jobs (name, status, owner_json, labels_json, raw_spec, spec_json, created_at, stop_requested, retry_of, submitter, held,
+                  params_json, template_name, template_version)
+VALUES (@name, 'queued', @owner_json, @labels_json, @raw_spec, @spec_json, @created_at, 0, @retry_of, @submitter, @held,
+        @params_json, @template_name, @template_version)`;
 const INSERT_STAGE = `INSERT INTO stages (job_id, name, idx, status) VALUES (?, ?, ?, 'queued')`;
 const INSERT_TASK = `
 INSERT INTO tasks (job_id, id, stage, node, name, idx, long_running, status, attempt)
@@ -51,9 +54,35 @@ interface JobListParams {
   createdBefore: number | null;
   beforeId: number | null;
   submitter: string | null;
+  template: string | null;
   ownerIds: string | null;
   limit: number;
   offset: number;
+  /** limit + offset: how far down each part of an owner filter the page can reach. */
+  reach: number;
+}
+
+const PAGE = 'ORDER BY id DESC LIMIT @limit OFFSET @offset';
+
+/**
+ * The ids of the page, picked before any job row is read: a page far down (`start`) skips along an
+ * index (`jobs_id` without filters, migration 8), not along the table's wide rows. An owner is
+ * matched by name or by id; with an OR, SQLite merges both indexes and sorts every job of the owner,
+ * so each form is scanned alone, in id order and only as far as the page can reach, and the two are
+ * united.
+ */
+function pageIds(where: readonly string[], byOwner: boolean): string {
+  const ids = (extra: string[]) => {
+    const all = [...where, ...extra];
+    return `SELECT id FROM jobs${all.length > 0 ? ` WHERE ${all.join(' AND ')}` : ''}`;
+  };
+  if (!byOwner) return `${ids([])} ${PAGE}`;
+  const byName = ids([`json_extract(owner_json, '$.name') = @owner`]);
+  const byId = ids([`json_extract(owner_json, '$.id') = @owner`]);
+  return (
+    `SELECT id FROM (${byName} ORDER BY id DESC LIMIT @reach) UNION ` +
+    `SELECT id FROM (${byId} ORDER BY id DESC LIMIT @reach) ${PAGE}`
+  );
 }
 
 export class JobStatements {
@@ -74,6 +103,9 @@ export class JobStatements {
             retry_of: number | null;
             submitter: string | null;
             held: 0 | 1;
+            params_json: string | null;
+            template_name: string | null;
+            template_version: number | null;
           },
         ]
       >(INSERT_JOB)
@@ -87,6 +119,9 @@ export class JobStatements {
         retry_of: input.retryOf ?? null,
         submitter: input.submitter ?? null,
         held: toBit(input.held === true),
+        params_json: toJsonOrNull(input.params ?? null),
+        template_name: input.template?.name ?? null,
+        template_version: input.template?.version ?? null,
       });
     const jobId = Number(res.lastInsertRowid);
     const insertStage = this.st.get<[number, string, number]>(INSERT_STAGE);
@@ -132,6 +167,7 @@ export class JobStatements {
       before: query.createdBefore !== undefined,
       beforeId: query.beforeId !== undefined,
       submitter: query.submitter !== undefined,
+      template: query.template !== undefined,
       ownerIds: query.ownerIds !== undefined,
     };
     const key = Object.entries(filters)
@@ -142,11 +178,6 @@ export class JobStatements {
       const where: string[] = [];
       if (filters.status) where.push('status IN (SELECT value FROM json_each(@statuses))');
       if (filters.name) where.push('name = @name');
-      if (filters.owner) {
-        where.push(
-          `(json_extract(owner_json, '$.name') = @owner OR json_extract(owner_json, '$.id') = @owner)`,
-        );
-      }
       // Every label pair of the filter must be in the job's labels.
       if (filters.labels) {
         where.push(
@@ -158,10 +189,10 @@ export class JobStatements {
       if (filters.before) where.push('created_at < @createdBefore');
       if (filters.beforeId) where.push('id < @beforeId');
       if (filters.submitter) where.push('submitter = @submitter');
+      if (filters.template) where.push('template_name = @template');
       if (filters.ownerIds)
         where.push(`json_extract(owner_json, '$.id') IN (SELECT value FROM json_each(@ownerIds))`);
-      const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-      return `SELECT ${JOB_COLUMNS} FROM jobs ${whereSql} ORDER BY id DESC LIMIT @limit OFFSET @offset`;
+      return `SELECT ${JOB_COLUMNS} FROM jobs WHERE id IN (${pageIds(where, filters.owner)}) ORDER BY id DESC`;
     });
     const start = query.start === undefined ? 1 : Math.max(1, Math.floor(query.start));
     return stmt
@@ -174,9 +205,11 @@ export class JobStatements {
         createdBefore: query.createdBefore ?? null,
         beforeId: query.beforeId ?? null,
         submitter: query.submitter ?? null,
+        template: query.template ?? null,
         ownerIds: query.ownerIds ? JSON.stringify(query.ownerIds) : null,
         limit: limitOf(query.limit, DEFAULT_JOB_LIMIT),
         offset: start - 1,
+        reach: limitOf(query.limit, DEFAULT_JOB_LIMIT) + start - 1,
       })
       .map(jobFromRow);
   }

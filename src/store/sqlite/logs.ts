@@ -32,9 +32,11 @@ export class LogStatements {
     let added = 0;
     for (let at = 0; at < lines.length; at += ROWS_PER_INSERT) {
       const n = Math.min(ROWS_PER_INSERT, lines.length - at);
-      const stmt = this.st.getBuilt<unknown[]>(`logs.insert:${n}`, () =>
-        // Rows go in the order given, so ids increase along the batch.
-        `${INSERT_LOG}${new Array<string>(n).fill(LOG_VALUES).join(', ')}`,
+      const stmt = this.st.getBuilt<unknown[]>(
+        `logs.insert:${n}`,
+        () =>
+          // Rows go in the order given, so ids increase along the batch.
+          `${INSERT_LOG}${new Array<string>(n).fill(LOG_VALUES).join(', ')}`,
       );
       const values: Array<number | string> = new Array(n * 7);
       for (let i = 0; i < n; i++) {

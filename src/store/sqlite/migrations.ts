@@ -11,6 +11,10 @@ import * as m0002 from './migrations/0002_cluster.js';
 import * as m0003 from './migrations/0003_inbox.js';
 import * as m0004 from './migrations/0004_security.js';
 import * as m0005 from './migrations/0005_files.js';
+import * as m0006 from './migrations/0006_locks.js';
+import * as m0007 from './migrations/0007_templates.js';
+import * as m0008 from './migrations/0008_list_paging.js';
+import * as m0009 from './migrations/0009_schedules.js';
 
 export interface Migration {
   version: number;
@@ -25,6 +29,10 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: m0003.VERSION, name: m0003.NAME, sql: m0003.SQL },
   { version: m0004.VERSION, name: m0004.NAME, sql: m0004.SQL },
   { version: m0005.VERSION, name: m0005.NAME, sql: m0005.SQL },
+  { version: m0006.VERSION, name: m0006.NAME, sql: m0006.SQL },
+  { version: m0007.VERSION, name: m0007.NAME, sql: m0007.SQL },
+  { version: m0008.VERSION, name: m0008.NAME, sql: m0008.SQL },
+  { version: m0009.VERSION, name: m0009.NAME, sql: m0009.SQL },
 ];
 
 const CREATE_TABLE = `

@@ -12,7 +12,7 @@ import type {
   StageStatus,
   TaskStatus,
 } from '../../core/types.js';
-import type { JobSpec } from '../../spec/model.js';
+import type { JobSpec, ParamValue } from '../../spec/model.js';
 import type {
   EventRecord,
   EventType,
@@ -43,6 +43,9 @@ export interface JobRow {
   retry_of: number | null;
   submitter: string | null;
   held: number;
+  params_json: string | null;
+  template_name: string | null;
+  template_version: number | null;
 }
 
 export interface StageRow {
@@ -151,6 +154,11 @@ export function jobFromRow(r: JobRow): JobRecord {
     retryOf: r.retry_of,
     submitter: r.submitter,
     held: r.held !== 0,
+    params: parseJsonOrNull<Record<string, ParamValue>>(r.params_json),
+    template:
+      r.template_name !== null && r.template_version !== null
+        ? { name: r.template_name, version: r.template_version }
+        : null,
   };
 }
 
