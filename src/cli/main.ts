@@ -276,6 +276,66 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
     ),
   );
 
+  // Schedules: templates submitted by cron.
+  const schedules = () => import('./commands/schedules.js');
+  const schedule = program
+    .command('schedule')
+    .description("templates' cron schedules: the server submits the template on time, once");
+  remote(
+    schedule
+      .command('set')
+      .description('give a template a cron schedule (or change it)')
+      .argument('<template>', 'template name')
+      .requiredOption(
+        '--cron <expr>',
+        'minute hour day-of-month month day-of-week, e.g. "0 3 * * 1-5", or @daily',
+      )
+      .option('--timezone <zone>', 'IANA time zone of the cron times, e.g. Europe/Rome (default UTC)')
+      .option('--param <name=value>', 'a parameter value for every run (repeatable)', collect, [])
+      .option('--version <n>', 'pin this template version (default: the newest at each run)')
+      .option('--json', 'print JSON'),
+  ).action(
+    act(async (template: string, opts: object) => (await schedules()).scheduleSetCommand(template, opts, io)),
+  );
+  remote(
+    schedule.command('list').description('list schedules: next run, last run').option('--json', 'print JSON'),
+  ).action(act(async (opts: object) => (await schedules()).scheduleListCommand(opts, io)));
+  remote(
+    schedule
+      .command('show')
+      .description("a template's schedule")
+      .argument('<template>', 'template name')
+      .option('--json', 'print JSON'),
+  ).action(
+    act(async (template: string, opts: object) =>
+      (await schedules()).scheduleShowCommand(template, opts, io),
+    ),
+  );
+  for (const paused of [true, false]) {
+    remote(
+      schedule
+        .command(paused ? 'pause' : 'resume')
+        .description(
+          paused ? 'pause a schedule' : 'resume a schedule (from its next tick; missed ones are not made up)',
+        )
+        .argument('<template>', 'template name'),
+    ).action(
+      act(async (template: string, opts: object) =>
+        (await schedules()).schedulePauseCommand(template, paused, opts, io),
+      ),
+    );
+  }
+  remote(
+    schedule
+      .command('rm')
+      .description("remove a template's schedule")
+      .argument('<template>', 'template name'),
+  ).action(
+    act(async (template: string, opts: object) =>
+      (await schedules()).scheduleRemoveCommand(template, opts, io),
+    ),
+  );
+
   // Locks (seed 002).
   const locks = () => import('./commands/locks.js');
   remote(

@@ -10,17 +10,16 @@ export interface AuditEntry {
   details?: Record<string, unknown>;
 }
 
-export function actorOf(p: Principal | null): string {
+/** Who did it: a token's principal, or a part of the server acting by itself (`scheduler`). */
+export type Actor = Principal | string | null;
+
+export function actorOf(p: Actor): string {
   if (!p) return 'anonymous';
+  if (typeof p === 'string') return p;
   return p.userName ? `${p.userName} (token ${p.name})` : `token ${p.name}`;
 }
 
-export async function audit(
-  store: Store,
-  p: Principal | null,
-  entry: AuditEntry,
-  now = Date.now(),
-): Promise<void> {
+export async function audit(store: Store, p: Actor, entry: AuditEntry, now = Date.now()): Promise<void> {
   await store.applyChanges({
     events: [
       {
@@ -30,7 +29,7 @@ export async function audit(
         ...(entry.nodeId !== undefined ? { nodeId: entry.nodeId } : {}),
         data: {
           actor: actorOf(p),
-          userId: p?.userId ?? null,
+          userId: typeof p === 'string' ? null : (p?.userId ?? null),
           action: entry.action,
           ...(entry.details ?? {}),
         },

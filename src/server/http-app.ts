@@ -39,6 +39,7 @@ import { jobStreamRoutes } from './routes/job-streams.js';
 import { jobRoutes } from './routes/jobs.js';
 import { lockRoutes } from './routes/locks.js';
 import { nodeRoutes } from './routes/nodes.js';
+import { scheduleRoutes } from './routes/schedules.js';
 import { specRoutes } from './routes/specs.js';
 import { systemRoutes } from './routes/system.js';
 import { templateRoutes } from './routes/templates.js';
@@ -168,6 +169,7 @@ export async function buildHttpApp(ctx: ApiContext, opts: HttpAppOptions = {}): 
   identityRoutes(app, deps);
   lockRoutes(app, deps);
   templateRoutes(app, deps);
+  scheduleRoutes(app, deps);
   return app;
 }
 

@@ -26,6 +26,7 @@ import { buildHttpApp } from './http-app.js';
 import { JobTokens } from './job-tokens.js';
 import { Metrics } from './metrics.js';
 import { Replica } from './replica.js';
+import { Scheduler } from './scheduler.js';
 import { ServerKey } from './server-key.js';
 import { bootstrapTokens, StoreAuthenticator } from './tokens.js';
 
@@ -155,6 +156,9 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
   await r.start();
   ready = true;
   const retention = startRetention(files, config, log);
+  // Every replica looks for due schedules; each tick is claimed in the store, so one fires it.
+  const scheduler = new Scheduler({ store, submit: (input) => control.submit(input), log });
+  scheduler.start();
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
 
   let stopping: Promise<void> | undefined;
@@ -169,6 +173,7 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
       stopping ??= (async () => {
         ready = false;
         if (retention) clearInterval(retention);
+        await scheduler.stop();
         gateway.close();
         await app.close();
         await r.stop();

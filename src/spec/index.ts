@@ -10,6 +10,7 @@ import { graphRules } from './rules-graph.js';
 import { lockRules } from './rules-locks.js';
 import { paramRules } from './rules-params.js';
 import { taskRules } from './rules-tasks.js';
+import { useRules } from './rules-uses.js';
 import { JobSpecInput } from './schema.js';
 import { type RawProblem, schemaProblems } from './schema-errors.js';
 import { formatPath, parseSource } from './source.js';
@@ -71,6 +72,7 @@ function check(text: string): { problems: ErrorDetail[]; value: unknown } {
     ...fileRules(value as Record<string, unknown>),
     ...lockRules(value as Record<string, unknown>),
     ...paramRules(value as Record<string, unknown>),
+    ...useRules(value as Record<string, unknown>),
   ];
   const seen = new Set<string>();
   const problems: ErrorDetail[] = [];

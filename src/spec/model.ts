@@ -118,6 +118,34 @@ export interface StageSpec {
   /** Groups run one after another; a stage without `pipelines` has one group per task, in order. */
   groups: TaskGroup[];
   tasks: TaskSpec[];
+  /**
+   * A stage that takes a template's stages in (seed 004). Only before the server expands it at
+   * submission (see workflow.ts); such a stage has no tasks, and no job is ever made with one.
+   */
+  use?: UseSpec;
+  /**
+   * The parameter values its `{{.Params.x}}` and `JOBHUB_PARAM_*` take: set on the stages a `use`
+   * brought in (their template's values, as if that template ran alone); absent: the job's.
+   */
+  params?: Record<string, ParamValue>;
+  /** The template version a used stage came from (the innermost one, for nested uses). */
+  template?: { name: string; version: number };
+}
+
+/** `use: name[@version]` with the values of that template's parameters. */
+export interface UseSpec {
+  template: string;
+  /** Absent: the newest version at submission. */
+  version?: number;
+  /** As written: text values may still hold the using job's `{{.Params.x}}`. */
+  params: Record<string, ParamValue>;
+}
+
+/** A template a job's workflow took stages from: the using stage (its full name) and the version. */
+export interface UsedTemplate {
+  stage: string;
+  template: string;
+  version: number;
 }
 
 export interface PipelineSpec {
@@ -172,4 +200,6 @@ export interface JobSpec {
   inputs?: InputSpec[];
   /** The workspace (id or name) the job runs a fresh copy of. */
   workspace?: string;
+  /** The templates its `use` stages took in, set when they were expanded (absent: none). */
+  uses?: UsedTemplate[];
 }

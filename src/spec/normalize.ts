@@ -18,6 +18,7 @@ import type {
   StageSpec,
   TaskGroup,
   TaskSpec,
+  UseSpec,
 } from './model.js';
 import { obj, selectorLabels } from './raw.js';
 import {
@@ -126,7 +127,16 @@ function normalizeSelector(s: SelectorInput): Selector {
 }
 
 function normalizeStage(s: StageInput, index: number, needs: string[]): StageSpec {
-  const tasks = s.tasks.map((t, i) => normalizeTask(t, i));
+  if (s.use !== undefined) {
+    const at = s.use.lastIndexOf('@');
+    const use: UseSpec =
+      at < 0
+        ? { template: s.use, params: { ...(s.params ?? {}) } }
+        : { template: s.use.slice(0, at), version: Number(s.use.slice(at + 1)), params: { ...(s.params ?? {}) } };
+    const selectors = (s.selectors ?? []).map(normalizeSelector);
+    return { name: s.name, index, type: 'short', selectors, needs, groups: [], tasks: [], use };
+  }
+  const tasks = (s.tasks ?? []).map((t, i) => normalizeTask(t, i));
   const groups: TaskGroup[] = s.pipelines
     ? s.pipelines.map((p, i) => ({ name: p.name ?? `group-${i}`, tasks: [...p.tasks] }))
     : tasks.map((t, i) => ({ name: `group-${i}`, tasks: [t.name] }));

@@ -255,6 +255,8 @@ function checkStopper(
   const targetName = str(stopper.stage);
   if (targetName === undefined) return;
   const target = stages.get(targetName);
+  // A stage a `use` brings in is known only once the server expanded it: checked there.
+  if (!target && [...stages].some(([n, s]) => s.use !== undefined && targetName.startsWith(`${n}.`))) return;
   if (!target) {
     report([...at, 'stage'], `unknown stage "${targetName}"${didYouMean(targetName, stages.keys())}`);
     return;

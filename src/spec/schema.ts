@@ -255,7 +255,22 @@ export const Stage = Type.Object(
         { description: 'Task groups run one after another; the tasks of a group in parallel.' },
       ),
     ),
-    tasks: Type.Array(Task, { minItems: 1 }),
+    // Required unless the stage has `use` (rules-uses.ts says so, at the stage).
+    tasks: Type.Optional(Type.Array(Task, { minItems: 1 })),
+    use: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*(@[0-9]+)?$',
+        description:
+          "A template's stages, taken in as a sub-graph in place of this stage (seed 004): `name` (its " +
+          'newest version at submission) or `name@version`. Expanded by the server at submission.',
+      }),
+    ),
+    params: Type.Optional(
+      Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]), {
+        description:
+          "With `use`: values of the used template's parameters (may use this job's {{.Params.x}}).",
+      }),
+    ),
   },
   Closed,
 );
@@ -360,9 +375,7 @@ export type SelectorInput = Static<typeof Selector>;
 export type ParamDeclInput = Static<typeof ParamDecl>;
 
 /** Fields later versions add; named so that using one gets "not supported yet", not "unknown". */
-export const RESERVED_FIELDS: Record<string, string> = {
-  use: 'stage',
-};
+export const RESERVED_FIELDS: Record<string, string> = {};
 
 /** The JSON Schema document, for editors (`jobhub schema`). */
 export function jobSpecJsonSchema(): TSchema & Record<string, unknown> {

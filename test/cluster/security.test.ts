@@ -137,6 +137,17 @@ async function templateOfA(): Promise<string> {
   return 'tpl-of-a';
 }
 
+/** The template of org A with a (nightly) schedule: its name. */
+async function scheduleOfA(): Promise<string> {
+  const name = await templateOfA();
+  const a = await pop.call('serverAdmin', 'PUT', `/api/v1/templates/${name}/schedule`, {
+    cron: '0 3 * * *',
+    params: { word: 'hello' },
+  });
+  if (a.status !== 200) throw new Error(`schedule: ${a.status} ${a.text}`);
+  return name;
+}
+
 /** A fresh name per call (creating the same user twice would be a 409, not what is tested). */
 let seq = 0;
 const fresh = (prefix: string) => `${prefix}${++seq}`;
@@ -457,6 +468,42 @@ describe.each(BACKENDS)('on %s', (_backend, pgUrl) => {
         id: 'getTemplateVersion',
         req: async () => ({ method: 'GET', path: `/api/v1/templates/${await templateOfA()}/versions/1` }),
         expect: readA(200),
+      },
+      {
+        id: 'setSchedule',
+        req: async () => ({
+          method: 'PUT',
+          path: `/api/v1/templates/${await templateOfA()}/schedule`,
+          body: { cron: '0 3 * * *', timezone: 'Europe/Rome', params: { word: 'bye' } },
+        }),
+        expect: changeJobA(200),
+      },
+      { id: 'listSchedules', req: () => ({ method: 'GET', path: '/api/v1/schedules' }), expect: all(200) },
+      {
+        id: 'getSchedule',
+        req: async () => ({ method: 'GET', path: `/api/v1/templates/${await scheduleOfA()}/schedule` }),
+        expect: readA(200),
+      },
+      {
+        id: 'pauseSchedule',
+        req: async () => ({
+          method: 'POST',
+          path: `/api/v1/templates/${await scheduleOfA()}/schedule/pause`,
+        }),
+        expect: changeJobA(200),
+      },
+      {
+        id: 'resumeSchedule',
+        req: async () => ({
+          method: 'POST',
+          path: `/api/v1/templates/${await scheduleOfA()}/schedule/resume`,
+        }),
+        expect: changeJobA(200),
+      },
+      {
+        id: 'deleteSchedule',
+        req: async () => ({ method: 'DELETE', path: `/api/v1/templates/${await scheduleOfA()}/schedule` }),
+        expect: changeJobA(204),
       },
       {
         id: 'declareLock',

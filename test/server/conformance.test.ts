@@ -376,6 +376,20 @@ stages:
     };
     expect(fromTpl.job).toMatchObject({ template: { name: 'conf-tpl', version: 1 }, params: { who: 'me' } });
 
+    // (schedules) Set, read, list, pause, resume, remove.
+    const sched = '/api/v1/templates/{name}/schedule';
+    const set = (await call('PUT', sched, '/api/v1/templates/conf-tpl/schedule', 200, {
+      headers: json,
+      body: '{"cron":"0 3 * * 1-5","timezone":"Europe/Rome","params":{"who":"cron"}}',
+    })) as { schedule: { nextAt: string; paused: boolean } };
+    expect(set.schedule.paused).toBe(false);
+    expect(Date.parse(set.schedule.nextAt)).toBeGreaterThan(Date.now());
+    await call('GET', sched, '/api/v1/templates/conf-tpl/schedule', 200);
+    await call('GET', '/api/v1/schedules', '/api/v1/schedules', 200);
+    await call('POST', `${sched}/pause`, '/api/v1/templates/conf-tpl/schedule/pause', 200);
+    await call('POST', `${sched}/resume`, '/api/v1/templates/conf-tpl/schedule/resume', 200);
+    await call('DELETE', sched, '/api/v1/templates/conf-tpl/schedule', 204);
+
     const all = Object.values(doc.paths).flatMap((ops) => Object.values(ops).map((o) => o.operationId));
     expect([...called].sort()).toEqual([...all].sort());
 
