@@ -1,5 +1,5 @@
 import { mkdir, stat } from 'node:fs/promises';
-import { isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { expandEnv } from './expand-env.js';
 import { probeName, waitReady } from './probes.js';
@@ -16,6 +16,7 @@ import type {
   ResolvedTask,
 } from './protocol.js';
 import { TASK_TAG_VAR } from './reaper.js';
+import { giveDir, type RunAs, runAsEnv } from './run-as.js';
 import type { Spawner } from './spawner.js';
 import type { TaskFileSteps } from './task-files.js';
 import { errorCode, errorText, exitText, shortDuration } from './texts.js';
@@ -39,6 +40,8 @@ export interface AttemptDeps {
   spawner?: Spawner;
   /** Moves the task's files (inputs, workspace, outputs); absent: a task with files cannot start. */
   files?: TaskFileSteps;
+  /** The OS user tasks run as (`--run-as`); absent: the agent's. */
+  runAs?: RunAs;
 }
 
 /** Why the agent ended an attempt itself; the first one wins. */
@@ -65,6 +68,11 @@ export class Attempt {
   /** When the process started (reported with its end: it may have waited for a slot). */
   private startedTs: number | undefined;
   private cwd = '';
+
+  /** The run-as user's HOME, USER and LOGNAME, under the job's and task's own variables. */
+  private get userEnv(): Record<string, string> {
+    return this.deps.runAs ? runAsEnv(this.deps.runAs) : {};
+  }
   private ready = false;
   private mainExited = false;
   private exitedReported = false;
@@ -346,13 +354,13 @@ export class Attempt {
   }
 
   private async prepareDir(): Promise<string> {
-    const { jobDir } = this.deps;
-    await makeDir(jobDir);
+    const { jobDir, runAs } = this.deps;
+    await makeDir(jobDir, runAs);
     const wd = this.task.workingDir;
     if (wd === '') return jobDir;
     if (!isAbsolute(wd)) {
       const dir = resolve(jobDir, wd);
-      await makeDir(dir);
+      await makeDir(dir, runAs, jobDir);
       return dir;
     }
     // An absolute directory belongs to the node, not the job: use it as is, never create it.
@@ -372,7 +380,8 @@ export class Attempt {
       command: command.command,
       args: command.args,
       cwd,
-      env: { ...process.env, ...extraEnv, ...command.env, [TASK_TAG_VAR]: this.tag },
+      env: { ...process.env, ...this.userEnv, ...extraEnv, ...command.env, [TASK_TAG_VAR]: this.tag },
+      ...(this.deps.runAs ? { uid: this.deps.runAs.uid, gid: this.deps.runAs.gid } : {}),
     };
   }
 
@@ -386,10 +395,20 @@ export class Attempt {
 /** Directories made already: a busy node starts many tasks in the same job directory. */
 const madeDirs = new Set<string>();
 
-async function makeDir(dir: string): Promise<void> {
+/**
+ * Makes a directory (and those above it); with `runAs`, gives it to that user, and the ones made
+ * above it up to `within`, so tasks that run as the user can write where they run.
+ */
+async function makeDir(dir: string, runAs?: RunAs, within?: string): Promise<void> {
   if (madeDirs.has(dir)) return;
   try {
     await mkdir(dir, { recursive: true });
+    if (runAs) {
+      await giveDir(runAs, dir);
+      // Only ever inside the job's directory: a `../` working directory gives nothing away above it.
+      if (within)
+        for (let d = dirname(dir); d.startsWith(`${within}/`); d = dirname(d)) await giveDir(runAs, d);
+    }
     if (madeDirs.size > 10_000) madeDirs.clear();
     madeDirs.add(dir);
   } catch (err) {

@@ -11,6 +11,7 @@ import type {
   ResolvedTask,
 } from './protocol.js';
 import { findTaggedPids, reapTagged } from './reaper.js';
+import type { RunAs } from './run-as.js';
 import type { Spawner } from './spawner.js';
 import { TaskFiles } from './task-files.js';
 import { errorText } from './texts.js';
@@ -40,6 +41,8 @@ export interface LocalAgentOptions {
    * Default: written to stderr with console.error.
    */
   onError?: (err: unknown) => void;
+  /** The OS user tasks run as (`--run-as`); absent: the agent's own. */
+  runAs?: RunAs;
 }
 
 /**
@@ -66,6 +69,7 @@ export class LocalAgent implements AgentEndpoint {
   private readonly cleanups = new Set<Promise<void>>();
   private stopping: Promise<void> | undefined;
   private readonly taskFiles: TaskFiles | undefined;
+  private readonly runAs: RunAs | undefined;
 
   constructor(opts: LocalAgentOptions) {
     this.nodeId = opts.nodeId;
@@ -75,6 +79,7 @@ export class LocalAgent implements AgentEndpoint {
     this.killGraceMs = opts.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
     this.spawner = opts.spawner;
     this.maxRunning = opts.maxRunning ?? 0;
+    this.runAs = opts.runAs;
     this.onError = opts.onError ?? ((err) => console.error(`jobhub agent ${opts.nodeId}:`, err));
     this.taskFiles = opts.files
       ? new TaskFiles({ transport: opts.files, workRoot: this.workRoot })
@@ -187,6 +192,7 @@ export class LocalAgent implements AgentEndpoint {
       killGraceMs: this.killGraceMs,
       ...(this.spawner ? { spawner: this.spawner } : {}),
       ...(this.taskFiles ? { files: this.taskFiles } : {}),
+      ...(this.runAs ? { runAs: this.runAs } : {}),
     });
     this.attempts.set(key, attempt);
     void attempt.done.then(() => {

@@ -13,6 +13,9 @@ export interface GroupSpawnSpec {
   cwd: string;
   /** The complete environment of the process (nothing is inherited implicitly). */
   env: NodeJS.ProcessEnv;
+  /** Run as this user and group (`--run-as`); absent: as the agent. */
+  uid?: number;
+  gid?: number;
 }
 
 export type OutputStream = 'stdout' | 'stderr';
@@ -80,7 +83,14 @@ export class ProcessGroup {
     });
     const [file, args] = spec.driver === 'shell' ? ['sh', ['-c', spec.command]] : [spec.command, spec.args];
     try {
-      this.child = (opts.spawner ?? direct).spawn({ file, args, cwd: spec.cwd, env: spec.env });
+      this.child = (opts.spawner ?? direct).spawn({
+        file,
+        args,
+        cwd: spec.cwd,
+        env: spec.env,
+        ...(spec.uid !== undefined ? { uid: spec.uid } : {}),
+        ...(spec.gid !== undefined ? { gid: spec.gid } : {}),
+      });
     } catch (err) {
       // Invalid arguments (a NUL byte, say) throw instead of emitting 'error'.
       this.failStart(err);

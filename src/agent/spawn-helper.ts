@@ -29,6 +29,9 @@ process.on('message', (m: ToHelper) => {
     child = spawn(req.file, req.args, {
       cwd: req.cwd,
       env: req.env,
+      // Inline (no import of spawner.js's code): the helper stays small.
+      ...(req.uid !== undefined ? { uid: req.uid } : {}),
+      ...(req.gid !== undefined ? { gid: req.gid } : {}),
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

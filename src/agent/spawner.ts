@@ -17,6 +17,17 @@ export interface SpawnRequest {
   args: string[];
   cwd: string;
   env: NodeJS.ProcessEnv;
+  /** Run as this user and group (`--run-as`; the agent is root); absent: as the agent. */
+  uid?: number;
+  gid?: number;
+}
+
+/** The identity options of a spawn, when the request switches user. */
+export function identityOf(req: SpawnRequest): { uid?: number; gid?: number } {
+  return {
+    ...(req.uid !== undefined ? { uid: req.uid } : {}),
+    ...(req.gid !== undefined ? { gid: req.gid } : {}),
+  };
 }
 
 export interface SpawnedChild extends EventEmitter {
@@ -37,6 +48,7 @@ export class DirectSpawner implements Spawner {
     return spawnChild(req.file, req.args, {
       cwd: req.cwd,
       env: req.env,
+      ...identityOf(req),
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     }) as ChildProcess & SpawnedChild;

@@ -14,6 +14,7 @@ import { HttpFileTransport } from '../agent/file-transport.js';
 import { LocalAgent } from '../agent/local-agent.js';
 import { Outbox } from '../agent/outbox.js';
 import { findTaggedPids } from '../agent/reaper.js';
+import { checkRunAs, lookupUser } from '../agent/run-as.js';
 import { HelperSpawner } from '../agent/spawner.js';
 import type { Labels, NodeInfo } from '../core/types.js';
 import { readBootTime } from './local-nodes.js';
@@ -39,6 +40,8 @@ export interface AgentConfig {
   stopGraceMs: number;
   /** A CA certificate (PEM file) to trust for https servers. */
   caFile?: string;
+  /** The OS user (name or uid) tasks run as; the agent must be root. Default: the agent's user. */
+  runAs?: string;
 }
 
 export interface RunningAgent {
@@ -51,6 +54,14 @@ export interface RunningAgent {
 
 export function startAgent(config: AgentConfig, log: (line: string) => void): RunningAgent {
   mkdirSync(config.dataDir, { recursive: true });
+  const workRoot = path.join(config.dataDir, 'work');
+  // Checked before anything runs: a user that cannot be switched to, or cannot reach its
+  // working directories, would fail every task later.
+  const runAs = config.runAs !== undefined ? lookupUser(config.runAs) : undefined;
+  if (runAs) {
+    mkdirSync(workRoot, { recursive: true });
+    checkRunAs(runAs, workRoot);
+  }
   const nodeId = loadNodeId(config.dataDir);
   const leftovers = findTaggedPids(`${nodeId}/`);
   for (const pid of leftovers) {
@@ -74,7 +85,8 @@ export function startAgent(config: AgentConfig, log: (line: string) => void): Ru
     nodeId,
     spawner,
     maxRunning: config.concurrency,
-    workRoot: path.join(config.dataDir, 'work'),
+    workRoot,
+    ...(runAs ? { runAs } : {}),
     sink: (_node, report) => {
       outbox.append(report);
       connection?.notify();

@@ -292,7 +292,7 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
       )
       .option('--timezone <zone>', 'IANA time zone of the cron times, e.g. Europe/Rome (default UTC)')
       .option('--param <name=value>', 'a parameter value for every run (repeatable)', collect, [])
-      .option('--version <n>', 'pin this template version (default: the newest at each run)')
+      .option('--pin-version <n>', 'pin this template version (default: the newest at each run)')
       .option('--json', 'print JSON'),
   ).action(
     act(async (template: string, opts: object) => (await schedules()).scheduleSetCommand(template, opts, io)),
@@ -435,6 +435,7 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
     )
     .option('--ca-file <pem>', 'a CA certificate to trust for an https server')
     .option('--concurrency <n>', 'tasks run here at once; more wait on the server (default 0: no limit)')
+    .option('--run-as <user>', 'run every task as this OS user (name or uid); the agent must run as root')
     .action(act(async (opts: AgentFlags) => (await import('./commands/agent.js')).agentCommand(opts, io)));
 
   registerIdentityCommands(program, io, act);

@@ -14,7 +14,15 @@ export function envKey(name: string): string {
   return name.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
 }
 
-export function templateContext(run: JobRun): TemplateContext {
+/**
+ * The parameter values a task's stage takes: a stage a `use` brought in has its template's (see
+ * plan/workflow.ts); the others have the job's.
+ */
+function stageParams(run: JobRun, stage: string): JobRun['job']['params'] {
+  return run.stageSpecs.get(stage)?.params ?? run.job.params;
+}
+
+export function templateContext(run: JobRun, params = run.job.params): TemplateContext {
   const nodes: TemplateContext['nodes'] = {};
   for (const p of run.job.placement ?? []) {
     nodes[p.assignment] = { ip: p.ip, name: p.nodeName, id: p.nodeId, role: p.role };
@@ -23,7 +31,7 @@ export function templateContext(run: JobRun): TemplateContext {
     job: { id: run.id, name: run.job.name },
     nodes,
     ...(run.secrets ? { secrets: run.secrets } : {}),
-    ...(run.job.params ? { params: paramTexts(run.job.params) } : {}),
+    ...(params ? { params: paramTexts(params) } : {}),
   };
 }
 
@@ -39,7 +47,9 @@ export function jobEnvironment(run: JobRun, task: TaskRecord, ref: AttemptRef): 
     JOBHUB_NODE_ROLE: placed?.role ?? '',
     JOBHUB_NODE_IP: placed?.ip ?? '',
     JOBHUB_ATTEMPT: String(ref.attempt),
-    ...paramEnvironment(run.job.params),
+    // The run-as identity of seed 004: who asked for this run (a user, or the end user a portal named).
+    JOBHUB_SUBMITTER: run.job.submitter ?? '',
+    ...paramEnvironment(stageParams(run, task.stage)),
   };
   for (const p of run.job.placement ?? []) {
     const key = envKey(p.assignment);
@@ -96,7 +106,7 @@ export function resolveTask(run: JobRun, task: TaskRecord, spec: TaskSpec, ref: 
   if (spec.driver === 'stopper' || spec.driver === 'docker') {
     throw new Error(`task ${run.label(task)}: driver ${spec.driver} does not run on an agent here`);
   }
-  const ctx = templateContext(run);
+  const ctx = templateContext(run, stageParams(run, task.stage));
   const base = jobEnvironment(run, task, ref);
   const cmd = resolveCommand(spec.command, ctx, base, spec.env, spec.workingDir);
   const resolved: ResolvedTask = { ...cmd, label: run.label(task), longRunning: spec.longRunning };

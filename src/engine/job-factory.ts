@@ -1,6 +1,7 @@
 /** Making a job's records from a normalized spec: the job, its stages, and a task per node. */
 import type { Millis, Owner } from '../core/types.js';
 import { taskInstances } from '../plan/graph.js';
+import { refuseUses } from '../plan/workflow.js';
 import type { JobSpec, ParamValue } from '../spec/model.js';
 import type { JobDetail, Store, TemplateOrigin } from '../store/store.js';
 
@@ -20,8 +21,10 @@ export interface SubmitInput {
   template?: TemplateOrigin | null;
 }
 
-export function createJob(store: Store, input: SubmitInput, now: Millis): Promise<JobDetail> {
+export async function createJob(store: Store, input: SubmitInput, now: Millis): Promise<JobDetail> {
   const spec = input.spec;
+  // A `use` stage has no tasks of its own: only its expansion (on the server) can run.
+  refuseUses(spec);
   return store.createJob({
     name: spec.name,
     owner: input.owner !== undefined ? input.owner : (spec.owner ?? null),

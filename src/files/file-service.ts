@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -281,6 +281,28 @@ export class FileService {
       if (ids.length < 100 || due.length === 0) break;
     }
     return { jobs, files: count };
+  }
+
+  /**
+   * Removes blobs no file or workspace refers to: what a crash left between deleting rows and their
+   * blobs. Only blobs older than `olderThanMs` go (one being uploaded elsewhere is not recorded
+   * yet), and only where their age can be read (blobs on this machine). Returns how many went.
+   */
+  async sweepOrphans(olderThanMs = 60 * 60 * 1000): Promise<number> {
+    let removed = 0;
+    for await (const sha of this.blobs.list()) {
+      if (this.pins.has(sha)) continue;
+      const local = this.blobs.localPath(sha);
+      if (!local) continue;
+      const age = await stat(local).then(
+        (s) => this.now() - s.mtimeMs,
+        () => 0,
+      );
+      if (age < olderThanMs || (await this.store.blobInUse(sha))) continue;
+      await this.blobs.delete(sha);
+      removed++;
+    }
+    return removed;
   }
 
   /**

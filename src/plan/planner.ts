@@ -7,6 +7,7 @@ import type { JobSpec, StageSpec, TaskSpec } from '../spec/model.js';
 import type { PlacedNode } from '../store/store.js';
 import { stageLevels } from './graph.js';
 import { stageAssignments } from './selectors.js';
+import { useRef } from './workflow.js';
 
 export interface PlanNode {
   name: string;
@@ -31,6 +32,8 @@ export interface PlanStage {
   needs: string[];
   nodes: PlanNode[];
   pipelines: Array<{ name: string; tasks: PlanTask[] }>;
+  /** `name[@version]` of the template a `use` stage takes in (its stages come in at submission). */
+  use?: string;
 }
 
 export interface Plan {
@@ -74,7 +77,9 @@ function planStage(spec: JobSpec, stage: StageSpec, placement: PlacedNode[] | nu
     return node;
   });
   const byName = new Map(stage.tasks.map((t) => [t.name, t]));
+  const use = stage.use ? { use: useRef(stage.use) } : {};
   return {
+    ...use,
     name: stage.name,
     type: stage.type,
     needs: [...stage.needs],

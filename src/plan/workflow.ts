@@ -167,12 +167,16 @@ async function takeIn(
   const loaded = loadTemplate(src, full);
   const t = loaded.spec;
   if ((t.inputs?.length ?? 0) > 0 || t.workspace !== undefined) {
-    throw bad(full, `template ${id} has inputs or a workspace; a used template brings no files: give them on this job`);
+    throw bad(
+      full,
+      `template ${id} has inputs or a workspace; a used template brings no files: give them on this job`,
+    );
   }
   if (loaded.input.nodeAssignments !== undefined) checkAssignments(t, id, full, ctx.job);
   // The use's values may refer to the job's (or the using template's) parameters.
   const given: ParamValues = {};
-  for (const [k, v] of Object.entries(use.params)) given[k] = typeof v === 'string' ? renderParams(v, values) : v;
+  for (const [k, v] of Object.entries(use.params))
+    given[k] = typeof v === 'string' ? renderParams(v, values) : v;
   const tvalues = useParams(t, given, full, id);
   const bound = bindParams(t, tvalues);
   const sub = await expandLevel(bound, tvalues, tvalues, [...chain, src.name], `${full}.`, ctx);
@@ -180,7 +184,9 @@ async function takeIn(
   if (ctx.stages > MAX_STAGES) throw bad(full, `the workflow grows past ${MAX_STAGES} stages`);
   return {
     ...sub,
-    stages: sub.stages.map((x) => (x.template ? x : { ...x, template: { name: src.name, version: src.version } })),
+    stages: sub.stages.map((x) =>
+      x.template ? x : { ...x, template: { name: src.name, version: src.version } },
+    ),
     locks: [...(bound.locks ?? []), ...sub.locks],
     uses: [{ stage: full, template: src.name, version: src.version }, ...sub.uses],
   };
@@ -240,21 +246,28 @@ function mergeLocks(mine: readonly LockSpec[], taken: readonly LockSpec[]): Lock
 function checkExpanded(spec: JobSpec): void {
   const byName = new Map<string, StageSpec>();
   for (const s of spec.stages) {
-    if (byName.has(s.name)) throw bad(s.name, 'this stage name comes twice once uses are expanded; rename one');
+    if (byName.has(s.name))
+      throw bad(s.name, 'this stage name comes twice once uses are expanded; rename one');
     byName.set(s.name, s);
   }
   const names = spec.nodeAssignments.map((a) => `${a.name} (${a.role})`).join(', ');
   for (const s of spec.stages) {
     const from = s.template ? ` (from template ${s.template.name}@${s.template.version})` : '';
     if (stageAssignments(s, spec.nodeAssignments).length === 0) {
-      throw bad(s.name, `its selectors${from} match no node assignment of the job; assignments are: ${names}`);
+      throw bad(
+        s.name,
+        `its selectors${from} match no node assignment of the job; assignments are: ${names}`,
+      );
     }
     for (const t of s.tasks) {
       if (t.driver !== 'stopper') continue;
       const target = byName.get(t.stopper.stage);
       if (!target) throw bad(s.name, `stopper: unknown stage "${t.stopper.stage}"`);
       if (target.type !== 'longRunning') {
-        throw bad(s.name, `stopper: stage "${target.name}" is not long-running; only long-running tasks can be stopped`);
+        throw bad(
+          s.name,
+          `stopper: stage "${target.name}" is not long-running; only long-running tasks can be stopped`,
+        );
       }
       if (target.name !== s.name && !ancestors(byName, s).has(target.name)) {
         throw bad(s.name, `stopper: this stage does not run after stage "${target.name}"; add it to needs`);

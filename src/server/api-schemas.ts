@@ -341,6 +341,9 @@ export const PlanStage = Type.Object({
   needs: Type.Array(Type.String()),
   nodes: Type.Array(PlanNode),
   pipelines: Type.Array(Type.Object({ name: Type.String(), tasks: Type.Array(PlanTask) })),
+  use: Type.Optional(
+    Type.String({ description: 'The template a `use` stage takes in; its stages come in at submission' }),
+  ),
 });
 
 export const PlanView = Type.Object(

@@ -63,6 +63,13 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
     blobs,
     limits: { maxFileSize: config.maxFileSize, maxJobFilesSize: config.maxJobFilesSize },
   });
+  // Blobs whose rows a crash removed without them: looked for once per start, in the background.
+  void files.sweepOrphans().then(
+    (n) => {
+      if (n > 0) log(`removed ${n} file content(s) no job or workspace refers to`);
+    },
+    (err: unknown) => log(`sweeping unreferenced file contents failed: ${String(err)}`),
+  );
   const bus = new EventBus();
   const metrics = new Metrics();
   const auth = new StoreAuthenticator(store);

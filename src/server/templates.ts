@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { ConflictError, JobhubError, NotFoundError } from '../core/errors.js';
 import type { Owner } from '../core/types.js';
+import { hasUses } from '../plan/workflow.js';
 import { loadSpec } from '../spec/index.js';
 import type { Store, TemplateRecord } from '../store/store.js';
 import { seesOwner } from './access.js';
@@ -14,6 +15,7 @@ import type { Principal } from './context.js';
 import { iso } from './job-view.js';
 import { resolveOwner } from './submission.js';
 import type { TemplateVersionView, TemplateView } from './template-schemas.js';
+import { checkUsesAtPush, templateResolver } from './workflows.js';
 
 const REF = /^([A-Za-z0-9][A-Za-z0-9_.-]*)(?:@([0-9]+))?$/;
 
@@ -54,6 +56,7 @@ export async function pushTemplate(
   const { spec } = loadSpec(text);
   const owner = await resolveOwner(store, p, spec.owner);
   const name = opts.name ?? spec.name;
+  if (hasUses(spec)) await checkUsesAtPush(templateResolver(store, p), name, spec);
   const current = await store.getTemplate(name);
   if (current && !sameOwner(current.owner, owner)) {
     // Those who cannot see the owner learn only that the name is taken, not whose it is.

@@ -4,6 +4,7 @@
  * must already exist in the system") and must not use itself, directly or through others.
  */
 import { JobhubError } from '../core/errors.js';
+import type { Owner } from '../core/types.js';
 import { type TemplateResolver, useRef } from '../plan/workflow.js';
 import { loadSpec } from '../spec/index.js';
 import type { JobSpec, UseSpec } from '../spec/model.js';
@@ -18,6 +19,20 @@ export function templateResolver(store: Store, p: Principal): TemplateResolver {
     const t = await store.getTemplate(name, version);
     if (!t || !seesOwner(p, t.owner)) return undefined;
     return { name: t.name, version: t.version, text: t.rawSpec };
+  };
+}
+
+/**
+ * Templates as the jobs of `owner` may use them (a schedule runs with no caller): the owner's own,
+ * or every one when there is no owner (a server admin's schedule).
+ */
+export function ownerTemplateResolver(store: Store, owner: Owner | null): TemplateResolver {
+  return async (name, version) => {
+    const t = await store.getTemplate(name, version);
+    if (!t) return undefined;
+    const mine =
+      owner === null || (t.owner !== null && t.owner.type === owner.type && t.owner.id === owner.id);
+    return mine ? { name: t.name, version: t.version, text: t.rawSpec } : undefined;
   };
 }
 
@@ -50,7 +65,10 @@ export async function checkUsesAtPush(
     if (chain.length > 8) throw refused(at, 'uses nest deeper than 8 templates');
     const src = await resolve(s.use.template, s.use.version);
     if (!src) {
-      throw refused(at, `use: template "${useRef(s.use)}" not found (push the templates a workflow uses first)`);
+      throw refused(
+        at,
+        `use: template "${useRef(s.use)}" not found (push the templates a workflow uses first)`,
+      );
     }
     const used = loadSpec(src.text).spec;
     if (chain.length === 1) checkLiteralParams(used, s.use, s.name, `${src.name}@${src.version}`);
@@ -67,7 +85,9 @@ function checkLiteralParams(t: JobSpec, use: UseSpec, stage: string, id: string)
     else literal[k] = v;
   }
   const declared = new Set((t.params ?? []).map((d) => d.name));
-  const problems: string[] = [...later].filter((k) => !declared.has(k)).map((k) => `params.${k}: unknown parameter`);
+  const problems: string[] = [...later]
+    .filter((k) => !declared.has(k))
+    .map((k) => `params.${k}: unknown parameter`);
   try {
     resolveParams(t, literal);
   } catch (err) {

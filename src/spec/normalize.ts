@@ -132,7 +132,11 @@ function normalizeStage(s: StageInput, index: number, needs: string[]): StageSpe
     const use: UseSpec =
       at < 0
         ? { template: s.use, params: { ...(s.params ?? {}) } }
-        : { template: s.use.slice(0, at), version: Number(s.use.slice(at + 1)), params: { ...(s.params ?? {}) } };
+        : {
+            template: s.use.slice(0, at),
+            version: Number(s.use.slice(at + 1)),
+            params: { ...(s.params ?? {}) },
+          };
     const selectors = (s.selectors ?? []).map(normalizeSelector);
     return { name: s.name, index, type: 'short', selectors, needs, groups: [], tasks: [], use };
   }

@@ -5,7 +5,7 @@
  * the template exists and takes these values is known only at submission (see workflow.ts).
  */
 import { PARAM_NAME } from './params.js';
-import { obj, type RawObject, list, str } from './raw.js';
+import { list, obj, type RawObject, str } from './raw.js';
 import type { RawProblem } from './schema-errors.js';
 import type { PathSegment } from './source.js';
 import { didYouMean } from './suggest.js';
@@ -56,7 +56,8 @@ export function useRules(spec: RawObject): RawProblem[] {
         if (ref.kind !== 'param') {
           report(at, "a use's parameter values may refer to this job's {{.Params.<name>}} only");
         } else if (!declared.includes(ref.name)) {
-          const known = declared.length > 0 ? `; declared: ${declared.join(', ')}` : '; the spec declares no params';
+          const known =
+            declared.length > 0 ? `; declared: ${declared.join(', ')}` : '; the spec declares no params';
           report(
             at,
             `unknown parameter "${ref.name}" in {{.Params.${ref.name}}}${didYouMean(ref.name, declared)}${known}`,
@@ -67,4 +68,3 @@ export function useRules(spec: RawObject): RawProblem[] {
   });
   return problems;
 }
-

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadSpec } from '../../src/spec/index.js';
-import { writeArchive } from '../helpers/archives.js';
+import { tarBuffer, writeArchive } from '../helpers/archives.js';
 import { type Harness, harness, tempDir } from '../helpers/embedded.js';
 
 let h: Harness;
@@ -233,5 +233,39 @@ stages:
     expect(await h.store.listFiles(old.job.id)).toEqual([]);
     expect((await h.store.getJob(old.job.id))?.status).toBe('succeeded');
     expect(blobCount()).toBe(0);
+  });
+});
+
+describe('orphan blobs', () => {
+  it('sweeps blobs nothing refers to once they are old enough, and keeps the others', async () => {
+    const { utimes } = await import('node:fs/promises');
+    const { FsBlobStore } = await import('../../src/files/fs-blob-store.js');
+    const { FileService } = await import('../../src/files/file-service.js');
+    const h2 = await harness();
+    try {
+      const blobs = new FsBlobStore(path.join(h2.dir, 'orphan-blobs'));
+      let now = Date.now();
+      const files = new FileService({ store: h2.store, blobs, now: () => now });
+      const kept = await files.pushWorkspace(
+        'w',
+        null,
+        Readable.from([await tarBuffer([{ name: 'a', content: 'a' }])]),
+      );
+      const orphan = await blobs.put(Readable.from([Buffer.from('left by a crash')]));
+      const fresh = await blobs.put(Readable.from([Buffer.from('being uploaded elsewhere')]));
+      const old = new Date(now - 2 * 3600_000);
+      for (const sha of [kept.sha256, orphan.sha256]) {
+        const file = blobs.localPath(sha);
+        if (file) await utimes(file, old, old);
+      }
+      expect(await files.sweepOrphans()).toBe(1);
+      const left: string[] = [];
+      for await (const sha of blobs.list()) left.push(sha);
+      expect(left.sort()).toEqual([kept.sha256, fresh.sha256].sort());
+      now += 2 * 3600_000;
+      expect(await files.sweepOrphans()).toBe(1); // the fresh one, now old and still unreferenced
+    } finally {
+      await h2.dispose();
+    }
   });
 });

@@ -33,10 +33,22 @@ describe('spec validation: structure', () => {
     ).toContain('11:9 stages[0].tasks[0].shel: unknown field "shel" (did you mean "shell"?)');
   });
 
-  it('names reserved fields of later versions as not supported yet', () => {
-    expect(
-      problems(`name: t\nstages:\n  - name: a\n    use: other\n    tasks: [{shell: {command: x}}]\n`),
-    ).toContain('4:5 stages[0].use: "use" is not supported yet (a later version adds it)');
+  it("accepts use (a template's stages) instead of tasks, and not both", () => {
+    const spec = (stage: string) =>
+      `name: t\nparams: {who: {default: x}}\nstages:\n  - name: a\n${stage}  - name: b\n    needs: [a]\n    tasks: [{shell: {command: x}}]\n`;
+    expect(problems(spec('    use: build-step@2\n    params: {target: "{{.Params.who}}", n: 3}\n'))).toEqual(
+      [],
+    );
+    expect(problems(spec('    use: build-step\n    tasks: [{shell: {command: x}}]\n'))).toContain(
+      '6:5 stages[0].tasks: stage "a" uses a template, so it takes its tasks from there: remove tasks',
+    );
+    expect(problems(spec('    use: build-step\n    params: {t: "{{.Params.whom}}"}\n')).join('\n')).toMatch(
+      /stages\[0\]\.params\.t: unknown parameter "whom"/,
+    );
+    expect(problems(spec('    params: {t: x}\n    tasks: [{shell: {command: x}}]\n')).join('\n')).toMatch(
+      /params on a stage give values to its use/,
+    );
+    expect(problems(spec(''))).toContain('4:5 stages[0]: missing required field "tasks"');
   });
 
   it('checks locks: names once each, modes by name', () => {

@@ -19,6 +19,7 @@ export interface AgentFlags {
   stopGrace?: string;
   caFile?: string;
   concurrency?: string;
+  runAs?: string;
 }
 
 export async function agentCommand(flags: AgentFlags, io: CliIO): Promise<number> {
@@ -55,6 +56,7 @@ export async function agentCommand(flags: AgentFlags, io: CliIO): Promise<number
   if (flags.ip) config.ip = flags.ip;
   if (flags.name) config.name = flags.name;
   if (flags.caFile) config.caFile = flags.caFile;
+  if (flags.runAs) config.runAs = flags.runAs;
   const log = (line: string) => println(io.stderr, `${new Date().toISOString()} ${line}`);
   const agent = startAgent(config, log);
   println(

@@ -5,6 +5,7 @@ import { startEmbedded } from '../../app/embedded.js';
 import { recoverOrphans } from '../../app/orphans.js';
 import { claimJob, releaseJob } from '../../app/run-claims.js';
 import { formatDuration } from '../../core/duration.js';
+import { refuseUses } from '../../plan/workflow.js';
 import { applyParams, parseParamArgs } from '../../spec/params.js';
 import type { JobRecord, Store } from '../../store/store.js';
 import { mark, paint, type Style } from '../format.js';
@@ -28,6 +29,7 @@ export async function runCommand(file: string, opts: RunOptions, io: CliIO): Pro
   const loaded = readSpecFile(file);
   // Parameter errors exit 2 before anything starts, as spec errors do.
   const bound = applyParams(loaded.spec, parseParamArgs(opts.param));
+  refuseUses(bound.spec); // templates live on a server: nothing here can expand a `use`
   const config = resolveConfig({ data: opts.data, stopGrace: opts.stopGrace }, io.env, io.cwd);
   const style = styleOf(io);
   const app = await startEmbedded(config);
@@ -58,6 +60,8 @@ export async function runCommand(file: string, opts: RunOptions, io: CliIO): Pro
   const job = await app.coordinator.submit({
     spec: bound.spec,
     rawSpec: loaded.text,
+    // Who ran it: the local user (tasks see it as JOBHUB_SUBMITTER).
+    submitter: localUser(),
     params: (loaded.spec.params?.length ?? 0) > 0 ? bound.params : null,
   });
   claimJob(config.dataDir, job.id);
@@ -126,4 +130,12 @@ async function printSummary(
       `details: jobhub show ${job.id}${dataFlag}   logs: jobhub logs ${job.id}${dataFlag}`,
     ),
   );
+}
+
+function localUser(): string | null {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return null; // no passwd entry for this uid (some containers)
+  }
 }

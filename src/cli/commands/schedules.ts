@@ -17,7 +17,7 @@ export interface ScheduleSetFlags extends ScheduleFlags {
   cron?: string;
   timezone?: string;
   param?: string[];
-  version?: string;
+  pinVersion?: string;
 }
 
 const seg = (s: string) => encodeURIComponent(s);
@@ -38,7 +38,7 @@ export async function scheduleSetCommand(
   if (flags.timezone) body.timezone = flags.timezone;
   const params = parseParamArgs(flags.param);
   if (Object.keys(params).length > 0) body.params = params;
-  if (flags.version !== undefined) body.version = Number(flags.version);
+  if (flags.pinVersion !== undefined) body.version = Number(flags.pinVersion);
   const r = await requireRemote(flags, io, 'schedule set').request<ScheduleResponse>(
     'PUT',
     `/api/v1/templates/${seg(template)}/schedule`,

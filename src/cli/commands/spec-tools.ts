@@ -63,6 +63,7 @@ export function renderPlan(plan: Plan, style: Style): string[] {
       const nodes = s.nodes.map((n) => `${n.name}${n.ip ? `@${n.ip}` : ''}`).join(', ');
       const needs = s.needs.length > 0 ? paint(style, 'gray', ` needs ${s.needs.join(', ')}`) : '';
       out.push(`   ${mark(style, 'queued')} stage ${s.name} [${s.type}] on ${nodes}${needs}`);
+      if (s.use) out.push(`        uses template ${s.use} (its stages come in when a server takes the job)`);
       for (const g of s.pipelines) {
         const parallel = g.tasks.length > 1 ? paint(style, 'gray', ' (parallel)') : '';
         if (s.pipelines.length > 1 || g.tasks.length > 1) out.push(`      ${g.name}${parallel}`);

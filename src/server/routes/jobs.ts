@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { JobhubError, NotFoundError } from '../../core/errors.js';
 import { buildPlan } from '../../plan/planner.js';
+import { expandWorkflow } from '../../plan/workflow.js';
 import { loadSpec } from '../../spec/index.js';
 import { applyParams, parseParamArgs } from '../../spec/params.js';
 import type { JobRecord } from '../../store/store.js';
@@ -27,6 +28,7 @@ import { jobDetailView, jobSummary, pickFields } from '../job-view.js';
 import { checkSecrets, resolveOwner, submitterOf } from '../submission.js';
 import { findTemplate } from '../templates.js';
 import { readSubmission } from '../uploads.js';
+import { templateResolver } from '../workflows.js';
 import {
   API,
   decodeCursor,
@@ -87,7 +89,12 @@ export function jobRoutes(app: FastifyInstance, { ctx }: RouteDeps): void {
         ...(template ? { spec: template.rawSpec } : {}),
       });
       const text = sub.text;
-      const { spec, params } = applyParams(loadSpec(text).spec, parseParamArgs(req.query.param));
+      const bound = applyParams(loadSpec(text).spec, parseParamArgs(req.query.param));
+      const { params } = bound;
+      // Workflows (seed 004): `use` stages become the stages of the templates they name.
+      const spec = await expandWorkflow(bound.spec, params, templateResolver(ctx.store, p), {
+        ...(template ? { template: template.name } : {}),
+      });
       const owner = await resolveOwner(ctx.store, p, spec.owner);
       const submitter = submitterOf(req, p);
       await checkSecrets(ctx.store, spec, owner);
@@ -109,6 +116,7 @@ export function jobRoutes(app: FastifyInstance, { ctx }: RouteDeps): void {
           owner: owner.name,
           submitter,
           ...(template ? { template: `${template.name}@${template.version}` } : {}),
+          ...(spec.uses ? { uses: spec.uses.map((u) => `${u.stage}: ${u.template}@${u.version}`) } : {}),
         },
       });
       ctx.metrics.jobsSubmitted.inc();
