@@ -1,6 +1,8 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { startContainerTask } from './containers/container-task.js';
+import type { ContainerEngine } from './containers/engine.js';
 import { expandEnv } from './expand-env.js';
 import { probeName, waitReady } from './probes.js';
 import { type GroupSpawnSpec, ProcessGroup } from './process-group.js';
@@ -19,6 +21,7 @@ import { TASK_TAG_VAR } from './reaper.js';
 import { giveDir, type RunAs, runAsEnv } from './run-as.js';
 import type { Spawner } from './spawner.js';
 import type { TaskFileSteps } from './task-files.js';
+import type { TaskRun } from './task-run.js';
 import { errorCode, errorText, exitText, shortDuration } from './texts.js';
 
 /** Default time between SIGTERM and SIGKILL when an attempt times out or is not ready in time. */
@@ -42,6 +45,8 @@ export interface AttemptDeps {
   files?: TaskFileSteps;
   /** The OS user tasks run as (`--run-as`); absent: the agent's. */
   runAs?: RunAs;
+  /** Where docker tasks run; absent: they fail to start, saying this node has no container engine. */
+  containers?: ContainerEngine;
 }
 
 /** Why the agent ended an attempt itself; the first one wins. */
@@ -64,7 +69,7 @@ export class Attempt {
   private readonly tag: string;
   private seq = 0;
   private cause: EndCause | undefined;
-  private group: ProcessGroup | undefined;
+  private group: TaskRun | undefined;
   /** When the process started (reported with its end: it may have waited for a slot). */
   private startedTs: number | undefined;
   private cwd = '';
@@ -125,11 +130,8 @@ export class Attempt {
       this.reportExited(this.deps.now(), null, null);
       return;
     }
-    const group = new ProcessGroup(this.spawnSpec(this.task, this.cwd), {
-      onLine: (stream, text, ts) => this.line(stream, text, ts),
-      now: this.deps.now,
-      ...(this.deps.spawner ? { spawner: this.deps.spawner } : {}),
-    });
+    const group = this.startRun();
+    if (!group) return;
     this.group = group;
     if (!(await group.started) || group.pid === undefined) {
       const end = await group.finished;
@@ -160,6 +162,34 @@ export class Attempt {
       await this.keepOutputs();
       this.reportExited(exit.ts, exit.code, exit.signal);
     } else this.reportStartError(exit.text);
+  }
+
+  /** A process group for shell and exec tasks, a container run for docker ones (undefined: reported). */
+  private startRun(): TaskRun | undefined {
+    const onLine = (stream: LogStream, text: string, ts: number) => this.line(stream, text, ts);
+    const container = this.task.container;
+    if (!container) {
+      return new ProcessGroup(this.spawnSpec(this.task, this.cwd), {
+        onLine,
+        now: this.deps.now,
+        ...(this.deps.spawner ? { spawner: this.deps.spawner } : {}),
+      });
+    }
+    if (!this.deps.containers) {
+      this.reportStartError(`node ${this.deps.nodeId} has no container engine for driver docker`);
+      return undefined;
+    }
+    return startContainerTask({
+      nodeId: this.deps.nodeId,
+      ref: this.ref,
+      container,
+      env: { ...this.task.env, [TASK_TAG_VAR]: this.tag },
+      hostDir: this.cwd,
+      engine: this.deps.containers,
+      onLine,
+      onNote: (text) => this.line('system', text),
+      now: this.deps.now,
+    });
   }
 
   /** Workspace and inputs into place before the start; false when that failed (reported). */
@@ -246,7 +276,8 @@ export class Attempt {
       this.transferAbort.abort(); // not spawned yet: run() sees the cause before spawning
       return;
     }
-    const kill = `SIGTERM to the process group, SIGKILL after ${shortDuration(graceMs)}`;
+    const what = this.task.container ? 'the container' : 'the process group';
+    const kill = `SIGTERM to ${what}, SIGKILL after ${shortDuration(graceMs)}`;
     switch (cause.kind) {
       case 'stop':
         this.line('system', `stopping: ${cause.reason} (${kill})`);

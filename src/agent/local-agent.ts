@@ -1,5 +1,7 @@
 import { join, resolve } from 'node:path';
 import { Attempt, DEFAULT_KILL_GRACE_MS } from './attempt.js';
+import { nodeLabels } from './containers/container-task.js';
+import type { ContainerEngine } from './containers/engine.js';
 import type { FileTransport } from './file-transport.js';
 import { LogBuffer } from './log-buffer.js';
 import type {
@@ -43,6 +45,8 @@ export interface LocalAgentOptions {
   onError?: (err: unknown) => void;
   /** The OS user tasks run as (`--run-as`); absent: the agent's own. */
   runAs?: RunAs;
+  /** The container engine docker tasks run on; absent: they fail to start. */
+  containers?: ContainerEngine;
 }
 
 /**
@@ -70,6 +74,9 @@ export class LocalAgent implements AgentEndpoint {
   private stopping: Promise<void> | undefined;
   private readonly taskFiles: TaskFiles | undefined;
   private readonly runAs: RunAs | undefined;
+  private readonly containers: ContainerEngine | undefined;
+  /** Jobs that ran docker tasks here: only their cleanups ask the engine for leftovers. */
+  private readonly containerJobs = new Set<number>();
 
   constructor(opts: LocalAgentOptions) {
     this.nodeId = opts.nodeId;
@@ -80,6 +87,7 @@ export class LocalAgent implements AgentEndpoint {
     this.spawner = opts.spawner;
     this.maxRunning = opts.maxRunning ?? 0;
     this.runAs = opts.runAs;
+    this.containers = opts.containers;
     this.onError = opts.onError ?? ((err) => console.error(`jobhub agent ${opts.nodeId}:`, err));
     this.taskFiles = opts.files
       ? new TaskFiles({ transport: opts.files, workRoot: this.workRoot })
@@ -193,8 +201,10 @@ export class LocalAgent implements AgentEndpoint {
       ...(this.spawner ? { spawner: this.spawner } : {}),
       ...(this.taskFiles ? { files: this.taskFiles } : {}),
       ...(this.runAs ? { runAs: this.runAs } : {}),
+      ...(this.containers ? { containers: this.containers } : {}),
     });
     this.attempts.set(key, attempt);
+    if (task.container) this.containerJobs.add(ref.jobId);
     void attempt.done.then(() => {
       if (this.attempts.get(key) === attempt) this.attempts.delete(key);
       this.startWaiting(); // its slot is free
@@ -242,13 +252,30 @@ export class LocalAgent implements AgentEndpoint {
     const work = (async () => {
       await Promise.all(own.map((a) => a.done));
       const { found } = await reapTagged(`${this.nodeId}/${jobId}/`, graceMs);
+      const containers = await this.removeContainers(jobId);
       this.taskFiles?.forget(jobId);
-      this.report({ type: 'job.cleaned', jobId, ts: this.now(), killed: found });
+      this.report({ type: 'job.cleaned', jobId, ts: this.now(), killed: found + containers });
     })().catch((err: unknown) =>
       this.onError(new Error(`cleanup of job ${jobId} failed: ${errorText(err)}`)),
     );
     this.cleanups.add(work);
     void work.then(() => this.cleanups.delete(work));
+  }
+
+  /**
+   * Removes the job's containers still on the engine (each attempt removes its own; this catches
+   * what a crash or a lost engine connection left). Returns how many; engine trouble goes to onError.
+   */
+  private async removeContainers(jobId: number): Promise<number> {
+    if (!this.containers || !this.containerJobs.delete(jobId)) return 0;
+    try {
+      return await this.containers.removeAll(nodeLabels(this.nodeId, jobId));
+    } catch (err) {
+      // No engine running means no container either; anything else is worth telling.
+      if (!(await this.containers.ping(1000))) return 0;
+      this.onError(new Error(`removing the containers of job ${jobId} failed: ${errorText(err)}`));
+      return 0;
+    }
   }
 
   /** A command that threw: for a start, an exit report with a system line; otherwise `onError`. */
@@ -278,9 +305,10 @@ export class LocalAgent implements AgentEndpoint {
   /** The last task of its job here ended: its leftovers go before its end is reported. */
   private reportAfterCleanup(report: Extract<AgentReport, { type: 'task.exited' }>): void {
     const work = reapTagged(`${this.nodeId}/${report.ref.jobId}/`, this.killGraceMs)
-      .then(({ found }) => {
+      .then(async ({ found }) => {
+        const containers = await this.removeContainers(report.ref.jobId);
         this.taskFiles?.forget(report.ref.jobId);
-        this.report({ ...report, cleaned: { killed: found } });
+        this.report({ ...report, cleaned: { killed: found + containers } });
       })
       .catch((err: unknown) => {
         this.onError(new Error(`cleanup after job ${report.ref.jobId} failed: ${errorText(err)}`));

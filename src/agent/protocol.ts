@@ -44,6 +44,11 @@ export interface ResolvedTask extends ResolvedCommand {
   timeoutMs?: number;
   /** The job's files this task gets and leaves (absent: none). */
   files?: ResolvedFiles;
+  /**
+   * driver docker: the container to pull or run instead of a process (`command`/`args` then only
+   * name it in messages). Absent: a shell or exec task.
+   */
+  container?: ResolvedContainer;
   ready?: {
     probes: ResolvedProbe[];
     /** Pause between two tries of a probe that failed. */
@@ -51,6 +56,19 @@ export interface ResolvedTask extends ResolvedCommand {
     /** Deadline for all probes to pass, from the attempt's start. */
     timeoutMs: number;
   };
+}
+
+/** A docker task as the agent runs it (see agent/containers/). */
+export interface ResolvedContainer {
+  image: string;
+  /** pull: make the image present (a no-op when it is); start: run a container of it (never pulls). */
+  action: 'pull' | 'start';
+  /** The container's argv; empty: the image's own command. */
+  command: string[];
+  /** Container port -> host port (tcp), published on all the host's addresses. */
+  ports: Array<{ guest: number; host: number }>;
+  /** Where the task's working directory is mounted in the container, and where the command runs. */
+  mountPath: string;
 }
 
 /** A job's files as its tasks see them (everything the job has; `outputs`/`keepWorkdir` per task). */

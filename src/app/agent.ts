@@ -3,13 +3,16 @@
  * a restart is the same node), its info, the runner of tasks, the outbox and the connection.
  *
  * Tasks do not survive an agent restart: a new agent process kills what a previous one of the same
- * node left running (found by their tag), and the server counts those attempts as lost.
+ * node left running (processes found by their tag, containers by their labels), and the server counts
+ * those attempts as lost.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AgentConnection } from '../agent/connection.js';
+import { nodeLabels } from '../agent/containers/container-task.js';
+import { ContainerEngine } from '../agent/containers/engine.js';
 import { HttpFileTransport } from '../agent/file-transport.js';
 import { LocalAgent } from '../agent/local-agent.js';
 import { Outbox } from '../agent/outbox.js';
@@ -17,6 +20,7 @@ import { findTaggedPids } from '../agent/reaper.js';
 import { checkRunAs, lookupUser } from '../agent/run-as.js';
 import { HelperSpawner } from '../agent/spawner.js';
 import type { Labels, NodeInfo } from '../core/types.js';
+import { CONTAINERS } from '../plan/capabilities.js';
 import { readBootTime } from './local-nodes.js';
 
 export interface AgentConfig {
@@ -74,6 +78,10 @@ export function startAgent(config: AgentConfig, log: (line: string) => void): Ru
   if (leftovers.length > 0)
     log(`killed ${leftovers.length} process(es) left by an earlier agent of this node`);
 
+  const containers = new ContainerEngine();
+  /** Set once the engine answered: then the node registers as able to run containers. */
+  let capabilities: string[] = [];
+
   const outbox = Outbox.open(path.join(config.dataDir, 'outbox'));
   let connection: AgentConnection | undefined;
   // Tasks are forked by a small helper process: forking from the agent's larger one costs more.
@@ -87,6 +95,7 @@ export function startAgent(config: AgentConfig, log: (line: string) => void): Ru
     maxRunning: config.concurrency,
     workRoot,
     ...(runAs ? { runAs } : {}),
+    containers,
     sink: (_node, report) => {
       outbox.append(report);
       connection?.notify();
@@ -104,6 +113,7 @@ export function startAgent(config: AgentConfig, log: (line: string) => void): Ru
     bootTime,
     role: config.role,
     labels: config.labels,
+    ...(capabilities.length > 0 ? { capabilities } : {}),
     provider: config.provider,
     capacity: {
       cpus: os.cpus().length,
@@ -125,15 +135,21 @@ export function startAgent(config: AgentConfig, log: (line: string) => void): Ru
     log,
     ...(ca ? { ca } : {}),
   });
-  connection.start();
   let stopping: Promise<void> | undefined;
   const conn = connection;
+  // The first registration says whether this node runs containers, so it waits for the engine's
+  // answer (bounded by the ping's timeout); leftovers of an earlier agent go before any new task.
+  const ready = detectEngine(containers, nodeId, log).then((found) => {
+    capabilities = found;
+    if (!stopping) conn.start();
+  });
   return {
     nodeId,
     connection: conn,
     runner,
     stop() {
       stopping ??= (async () => {
+        await ready;
         await runner.stop(config.stopGraceMs);
         // Give the last reports (the stopped tasks) a moment to reach the server.
         const deadline = Date.now() + 2000;
@@ -146,6 +162,27 @@ export function startAgent(config: AgentConfig, log: (line: string) => void): Ru
       return stopping;
     },
   };
+}
+
+/**
+ * Asks the engine (DOCKER_HOST, else the default socket) whether it is there; if so, removes the
+ * containers an earlier agent of this node left (found by their labels) and returns the capability
+ * capability. No engine: none, and docker tasks are never placed here.
+ */
+async function detectEngine(
+  engine: ContainerEngine,
+  nodeId: string,
+  log: (line: string) => void,
+): Promise<string[]> {
+  if (!(await engine.ping())) return [];
+  try {
+    const removed = await engine.removeAll(nodeLabels(nodeId));
+    if (removed > 0) log(`removed ${removed} container(s) left by an earlier agent of this node`);
+  } catch (err) {
+    log(`error: cannot remove containers left by an earlier agent: ${String(err)}`);
+  }
+  log(`container engine at ${engine.host}: docker tasks run here`);
+  return [CONTAINERS];
 }
 
 function loadNodeId(dataDir: string): string {

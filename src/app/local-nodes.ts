@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ContainerEngine } from '../agent/containers/engine.js';
 import type { FileTransport } from '../agent/file-transport.js';
 import { LocalAgent } from '../agent/local-agent.js';
 import type { AgentEndpoint, ReportSink } from '../agent/protocol.js';
@@ -33,6 +34,8 @@ export interface LocalNodesOptions {
 
 export class LocalNodes implements Placer, AgentRegistry {
   private readonly agents = new Map<string, LocalAgent>();
+  /** Docker tasks run on the engine DOCKER_HOST names (asked only when one runs). */
+  private readonly containers = new ContainerEngine();
   private readonly byAssignment = new Map<string, PlacedNode>();
   private readonly bootTime = readBootTime();
   private readonly startTime = Math.floor(Date.now() / 1000);
@@ -84,6 +87,7 @@ export class LocalNodes implements Placer, AgentRegistry {
         nodeId: id,
         workRoot: path.join(dir, 'work'),
         sink: this.opts.sink,
+        containers: this.containers,
         ...(this.opts.files ? { files: this.opts.files } : {}),
       });
       this.agents.set(id, agent);

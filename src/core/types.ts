@@ -80,4 +80,6 @@ export interface NodeInfo {
   provider: string;
   /** `slots`: how many tasks the agent runs at once (0: no limit). */
   capacity: { cpus: number; memoryMb: number; slots?: number };
+  /** What the node can run beyond processes: `containers` (its engine answered). Absent: none. */
+  capabilities?: string[];
 }

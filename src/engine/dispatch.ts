@@ -2,8 +2,14 @@
  * Turns a task of a placed job into what an agent runs: templates filled in with the job's node
  * addresses, and the job's facts put into the environment of every task.
  */
-import type { AttemptRef, ResolvedCommand, ResolvedProbe, ResolvedTask } from '../agent/protocol.js';
-import type { CommandSpec, EnvVar, ProbeSpec, TaskSpec } from '../spec/model.js';
+import type {
+  AttemptRef,
+  ResolvedCommand,
+  ResolvedContainer,
+  ResolvedProbe,
+  ResolvedTask,
+} from '../agent/protocol.js';
+import type { CommandSpec, DockerSpec, EnvVar, ProbeSpec, TaskSpec } from '../spec/model.js';
 import { paramEnvironment, paramTexts } from '../spec/params.js';
 import { renderTemplate, type TemplateContext } from '../spec/template.js';
 import type { TaskRecord } from '../store/store.js';
@@ -102,14 +108,35 @@ function resolveProbe(
   }
 }
 
+/**
+ * A docker task as a command for messages (`docker start IMAGE`), plus the container the agent runs:
+ * image, command and mount path take templates like any command.
+ */
+function resolveDocker(
+  docker: DockerSpec,
+  ctx: TemplateContext,
+): { command: CommandSpec; container: ResolvedContainer } {
+  const image = renderTemplate(docker.image, ctx);
+  const container: ResolvedContainer = {
+    image,
+    action: docker.action,
+    command: docker.command.map((a) => renderTemplate(a, ctx)),
+    ports: docker.ports.map((p) => ({ ...p })),
+    mountPath: renderTemplate(docker.mountPath, ctx),
+  };
+  return { command: { driver: 'exec', command: `docker ${docker.action} ${image}`, args: [] }, container };
+}
+
 export function resolveTask(run: JobRun, task: TaskRecord, spec: TaskSpec, ref: AttemptRef): ResolvedTask {
-  if (spec.driver === 'stopper' || spec.driver === 'docker') {
+  if (spec.driver === 'stopper') {
     throw new Error(`task ${run.label(task)}: driver ${spec.driver} does not run on an agent here`);
   }
   const ctx = templateContext(run, stageParams(run, task.stage));
   const base = jobEnvironment(run, task, ref);
-  const cmd = resolveCommand(spec.command, ctx, base, spec.env, spec.workingDir);
+  const docker = spec.driver === 'docker' ? resolveDocker(spec.docker, ctx) : { command: spec.command };
+  const cmd = resolveCommand(docker.command, ctx, base, spec.env, spec.workingDir);
   const resolved: ResolvedTask = { ...cmd, label: run.label(task), longRunning: spec.longRunning };
+  if ('container' in docker) resolved.container = docker.container;
   const used = Object.values(run.secrets ?? {}).filter((v) => v.length >= 3);
   if (used.length > 0) resolved.mask = used;
   if (spec.timeoutMs !== undefined) resolved.timeoutMs = spec.timeoutMs;

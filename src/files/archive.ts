@@ -407,6 +407,27 @@ class Limit extends Transform {
 }
 
 /**
+ * The content of one regular file of an archive, by its path (`jobhub.yaml`, `a/b.txt`; the last
+ * entry of that name wins, as in extraction); undefined when there is none. Only that entry is
+ * read into memory, refused (too_large) over `maxBytes`.
+ */
+export async function readArchiveFile(
+  file: string,
+  format: ArchiveFormat,
+  name: string,
+  maxBytes: number,
+): Promise<Buffer | undefined> {
+  let found: Buffer | undefined;
+  await walk(file, format, async (raw) => {
+    if (raw.type !== 'file' || checkName(raw.name) !== name || !raw.content) return;
+    if (raw.size > maxBytes)
+      throw new JobhubError('too_large', `"${name}" in the archive is larger than ${formatSize(maxBytes)}`);
+    found = await readAll((await raw.content()).pipe(new Limit(raw.size, name)));
+  });
+  return found;
+}
+
+/**
  * Checks the whole archive, then extracts it into `dest`, a directory that must not exist yet (it
  * is made here). On a refused archive nothing is written; on a failure midway `dest` is removed.
  */

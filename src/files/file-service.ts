@@ -22,7 +22,7 @@ import { ConflictError, JobhubError, NotFoundError } from '../core/errors.js';
 import { formatSize } from '../core/size.js';
 import type { Owner } from '../core/types.js';
 import type { FileRecord, JobDetail, JobRecord, Store, WorkspaceRecord } from '../store/store.js';
-import { ARCHIVE_FORMATS, detectFileFormat, listArchive, packTarGz } from './archive.js';
+import { ARCHIVE_FORMATS, detectFileFormat, listArchive, packTarGz, readArchiveFile } from './archive.js';
 import type { BlobInfo, BlobStore } from './blob-store.js';
 import { cleanRelPath } from './paths.js';
 
@@ -474,6 +474,20 @@ export class FileService {
     if (byId && byId.id === idOrName) return canSee(byId.owner) ? byId : undefined;
     // Names are per owner in effect: the newest one the caller may use.
     return (await this.store.listWorkspaces()).find((w) => w.name === idOrName && canSee(w.owner));
+  }
+
+  /**
+   * One file of a workspace's archive (say the `jobhub.yaml` at its root), as text; undefined when
+   * the archive has no such file.
+   */
+  async readWorkspaceFile(w: WorkspaceRecord, name: string, maxBytes: number): Promise<string | undefined> {
+    const format = ARCHIVE_FORMATS.find((f) => f === w.format);
+    if (!format)
+      throw new JobhubError('bad_request', `workspace "${w.name}" has an unknown format ${w.format}`);
+    const content = await this.withLocalFile(w.sha256, (file) =>
+      readArchiveFile(file, format, name, maxBytes),
+    );
+    return content?.toString('utf8');
   }
 
   /** A job's file by descriptor source: its tree path, else under outputs/, workdir/, inputs/. */

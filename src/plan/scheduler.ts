@@ -9,6 +9,7 @@
 import type { Labels, NodeState } from '../core/types.js';
 import type { NodeAssignment } from '../spec/model.js';
 import type { PlacedNode } from '../store/store.js';
+import { canRunContainers } from './capabilities.js';
 import { nodeMatches } from './selectors.js';
 
 export interface CandidateNode {
@@ -16,6 +17,8 @@ export interface CandidateNode {
   name: string;
   role: string;
   labels: Labels;
+  /** What the node advertised (NodeInfo.capabilities). Absent: none. */
+  capabilities?: readonly string[];
   ip: string;
   state: NodeState;
   /** Free capacity now (capacity minus what running jobs reserved). */
@@ -27,12 +30,25 @@ export type PlacementResult = { ok: true; placement: PlacedNode[] } | { ok: fals
 const LIVE: ReadonlySet<NodeState> = new Set(['idle', 'busy']);
 const MAX_STEPS = 10_000;
 
-export function placeJob(assignments: NodeAssignment[], nodes: CandidateNode[]): PlacementResult {
+/** What the job asks of nodes beyond its assignments' own conditions. */
+export interface PlacementNeeds {
+  /** Assignments that run docker tasks: only nodes that can run containers fill them. Default none. */
+  containers?: ReadonlySet<string>;
+}
+
+export function placeJob(
+  assignments: NodeAssignment[],
+  nodes: CandidateNode[],
+  needs: PlacementNeeds = {},
+): PlacementResult {
   const live = nodes.filter((n) => LIVE.has(n.state));
-  const options = assignments.map((a) => live.filter((n) => fits(a, n)).sort((x, y) => preference(a, x, y)));
+  const wantsContainers = (a: NodeAssignment) => needs.containers?.has(a.name) === true;
+  const options = assignments.map((a) =>
+    live.filter((n) => fits(a, n, wantsContainers(a))).sort((x, y) => preference(a, x, y)),
+  );
 
   for (const [i, a] of assignments.entries()) {
-    if ((options[i] ?? []).length === 0) return { ok: false, reason: explain(a, nodes) };
+    if ((options[i] ?? []).length === 0) return { ok: false, reason: explain(a, nodes, wantsContainers(a)) };
   }
 
   const chosen: CandidateNode[] = [];
@@ -73,8 +89,9 @@ export function placeJob(assignments: NodeAssignment[], nodes: CandidateNode[]):
   };
 }
 
-function fits(a: NodeAssignment, n: CandidateNode): boolean {
+function fits(a: NodeAssignment, n: CandidateNode, containers: boolean): boolean {
   if (!nodeMatches(a, n)) return false;
+  if (containers && !canRunContainers(n)) return false;
   if (a.capacity.cpus !== undefined && n.free.cpus < a.capacity.cpus) return false;
   if (a.capacity.memoryMb !== undefined && n.free.memoryMb < a.capacity.memoryMb) return false;
   return true;
@@ -90,8 +107,9 @@ function preference(a: NodeAssignment, x: CandidateNode, y: CandidateNode): numb
   );
 }
 
-function explain(a: NodeAssignment, nodes: CandidateNode[]): string {
+function explain(a: NodeAssignment, nodes: CandidateNode[], containers: boolean): string {
   const want = [`role ${a.role}`];
+  if (containers) want.push('a container engine (docker tasks)');
   if (a.selectors.length > 0) want.push(`selectors ${JSON.stringify(a.selectors.map(compactSelector))}`);
   if (a.capacity.cpus !== undefined) want.push(`${a.capacity.cpus} free cpus`);
   if (a.capacity.memoryMb !== undefined) want.push(`${a.capacity.memoryMb} MiB free memory`);
@@ -99,15 +117,16 @@ function explain(a: NodeAssignment, nodes: CandidateNode[]): string {
     return `no node for assignment ${a.name} (${want.join(', ')}): no nodes are registered`;
   const why = nodes
     .slice(0, 5)
-    .map((n) => `${n.name}: ${rejection(a, n)}`)
+    .map((n) => `${n.name}: ${rejection(a, n, containers)}`)
     .join('; ');
   return `no node for assignment ${a.name} (${want.join(', ')}): ${why}${nodes.length > 5 ? '; ...' : ''}`;
 }
 
-function rejection(a: NodeAssignment, n: CandidateNode): string {
+function rejection(a: NodeAssignment, n: CandidateNode, containers: boolean): string {
   if (!LIVE.has(n.state)) return n.state;
   if (!nodeMatches(a, n, [])) return `role ${n.role}`;
   if (!nodeMatches(a, n)) return `labels ${JSON.stringify(n.labels)} do not match`;
+  if (containers && !canRunContainers(n)) return 'no container engine';
   if (a.capacity.cpus !== undefined && n.free.cpus < a.capacity.cpus) return `${n.free.cpus} cpus free`;
   return `${n.free.memoryMb} MiB free`;
 }

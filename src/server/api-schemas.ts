@@ -490,6 +490,9 @@ export const NodeView = Type.Object(
       memoryMb: Type.Number(),
       slots: Type.Integer({ minimum: 0, description: 'Tasks run at once; 0: no limit' }),
     }),
+    capabilities: Type.Array(Type.String(), {
+      description: 'What it runs beyond processes: `containers` when its container engine answered',
+    }),
     startTime: Time,
     bootTime: Time,
     registeredAt: Time,

@@ -1,8 +1,9 @@
 /**
  * API tokens. Every route under `/api/v1/` needs one (in `X-Api-Token` or `Authorization: Bearer`),
- * except the OpenAPI document; the token's principal is put on the request. Agent tokens only
- * speak the agent protocol (the WebSocket at `/api/v1/agent/connect`, served by the gateway, which
- * checks its own tokens), so they are refused here.
+ * except the OpenAPI document, and so do the ASCOB runs API's routes (`/api/runs...`); the token's
+ * principal is put on the request. Agent tokens only speak the agent protocol (the WebSocket at
+ * `/api/v1/agent/connect`, served by the gateway, which checks its own tokens), so they are refused
+ * here.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { JobhubError } from '../core/errors.js';
@@ -13,6 +14,13 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Who made the request; null on routes that need no token. */
     principal: Principal | null;
+  }
+  interface FastifyContextConfig {
+    /**
+     * Answer an unknown, revoked or expired token with 403 instead of 401: the ASCOB runs API (seed
+     * 002) says 401 without a token and 403 with a wrong one, and its clients act on that.
+     */
+    wrongTokenForbidden?: boolean;
   }
 }
 
@@ -25,8 +33,15 @@ export const PUBLIC_API_PATHS: ReadonlySet<string> = new Set([
   '/api/v1/agent/connect',
 ]);
 
+/**
+ * Routes outside `/api/v1` that need a token too: the ASCOB runs API (seed 002) keeps its own paths
+ * so that its clients work unchanged (see server/compat/).
+ */
+export const COMPAT_TOKEN_PREFIXES: readonly string[] = ['/api/runs', '/api/search/runs'];
+
 /** Whether a route (by its registered path) needs an API token. */
 export function needsToken(routePath: string): boolean {
+  if (COMPAT_TOKEN_PREFIXES.some((p) => routePath === p || routePath.startsWith(`${p}/`))) return true;
   return (
     routePath.startsWith(API_PREFIX) &&
     !PUBLIC_API_PATHS.has(routePath) &&
@@ -76,7 +91,8 @@ export function authHook(
     if (!principal) {
       // Guessing tokens costs the guesser's address its bucket.
       limit(limiter, `addr:${req.ip}`, reply);
-      throw new JobhubError('unauthorized', 'unknown, revoked or expired API token');
+      const code = req.routeOptions.config.wrongTokenForbidden === true ? 'forbidden' : 'unauthorized';
+      throw new JobhubError(code, 'unknown, revoked or expired API token');
     }
     limit(limiter, principal.tokenId, reply);
     if (principal.kind === 'agent') {

@@ -1,5 +1,6 @@
 /** Placement on a cluster: the scheduler over the nodes whose agents are connected now. */
 import type { Coordinator, Placer } from '../engine/coordinator.js';
+import { containerAssignments } from '../plan/capabilities.js';
 import type { CandidateNode, PlacementResult } from '../plan/scheduler.js';
 import { placeJob } from '../plan/scheduler.js';
 import type { JobRecord, NodeRecord, Store } from '../store/store.js';
@@ -27,12 +28,13 @@ export class ClusterPlacer implements Placer {
         name: n.name,
         role: n.info.role,
         labels: n.info.labels,
+        ...(n.info.capabilities ? { capabilities: n.info.capabilities } : {}),
         ip: n.info.addr.ip,
         // A node that is not connected is as good as down for new work.
         state: this.isLive(n) ? n.state : 'down',
         free: { cpus: n.info.capacity.cpus - r.cpus, memoryMb: n.info.capacity.memoryMb - r.memoryMb },
       };
     });
-    return placeJob(job.spec.nodeAssignments, nodes);
+    return placeJob(job.spec.nodeAssignments, nodes, { containers: containerAssignments(job.spec) });
   }
 }

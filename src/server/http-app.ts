@@ -28,6 +28,8 @@ import { JOB_STATUSES, type JobStatus } from '../core/types.js';
 import type { Store } from '../store/store.js';
 import { SHARED_SCHEMAS, SPEC_TEXT_TYPES } from './api-schemas.js';
 import { registerAuth } from './auth-hook.js';
+import { ascobRoutes } from './compat/ascob-routes.js';
+import { o2rRoutes } from './compat/o2r-routes.js';
 import type { ApiContext } from './context.js';
 import type { Metrics } from './metrics.js';
 import { DEFAULT_RATE_PER_SECOND, RateLimiter } from './rate-limit.js';
@@ -119,6 +121,16 @@ export async function buildHttpApp(ctx: ApiContext, opts: HttpAppOptions = {}): 
           description: "What agents call with a job's token: its inputs, workspace, outputs",
         },
         { name: 'service', description: 'Health, readiness, metrics, this document' },
+        {
+          name: 'ascob',
+          description:
+            "ASCOB's runs API (seed 002) at its own paths: a run is a jobhub job. 401 without a token, 403 with a wrong one",
+        },
+        {
+          name: 'o2r',
+          description:
+            "o2r's job API (seed 003) at /api/v1/job: a compendium is a workspace with a jobhub.yaml",
+        },
       ],
       components: {
         securitySchemes: {
@@ -170,6 +182,9 @@ export async function buildHttpApp(ctx: ApiContext, opts: HttpAppOptions = {}): 
   lockRoutes(app, deps);
   templateRoutes(app, deps);
   scheduleRoutes(app, deps);
+  // The seeds' own APIs, mapped onto jobhub's jobs.
+  ascobRoutes(app, deps);
+  o2rRoutes(app, deps);
   return app;
 }
 

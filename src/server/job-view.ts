@@ -164,6 +164,7 @@ export function nodeView(n: NodeRecord, connected: boolean): NodeView {
     labels: info.labels,
     provider: info.provider,
     capacity: { cpus: info.capacity.cpus, memoryMb: info.capacity.memoryMb, slots: info.capacity.slots ?? 0 },
+    capabilities: info.capabilities ?? [],
     startTime: iso(info.startTime * 1000),
     bootTime: iso(info.bootTime * 1000),
     registeredAt: iso(n.registeredAt),

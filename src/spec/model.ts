@@ -75,8 +75,13 @@ export interface StopperSpec {
 
 export interface DockerSpec {
   image: string;
+  /** Default start (`run` is read as start). */
   action: 'pull' | 'start';
   ports: Array<{ guest: number; host: number }>;
+  /** argv; a string in the spec becomes `sh -c <string>`; empty: the image's own command. */
+  command: string[];
+  /** In the container: where the task's working directory is mounted; default `/work`. */
+  mountPath: string;
 }
 
 interface TaskBase {

@@ -42,6 +42,8 @@ export const DEFAULT_READY_INTERVAL_MS = 500;
 export const DEFAULT_READY_TIMEOUT_MS = 60_000;
 export const DEFAULT_RETRY_BACKOFF_MS = 1000;
 export const DEFAULT_RETRY_MAX_BACKOFF_MS = 60_000;
+/** Where a docker task's working directory is mounted in its container, unless it says. */
+export const DEFAULT_CONTAINER_MOUNT = '/work';
 
 export function normalize(input: JobSpecInput): JobSpec {
   const needs = stageNeeds(input as unknown as Record<string, unknown>);
@@ -228,15 +230,25 @@ function normalizeTask(t: TaskInput, index: number): TaskSpec {
     if (t.stopper.task !== undefined) stopper.task = t.stopper.task;
     return { ...withTimeout, longRunning: false, driver: 'stopper', stopper };
   }
+  const ready = normalizeReady(t.ready);
   if (driver === 'docker' && t.docker) {
-    const action = t.docker.action === 'pull' ? 'pull' : 'start';
-    return {
+    const d = t.docker;
+    const command =
+      d.command === undefined ? [] : typeof d.command === 'string' ? ['sh', '-c', d.command] : [...d.command];
+    const task: TaskSpec = {
       ...withTimeout,
       driver: 'docker',
-      docker: { image: t.docker.image, action, ports: t.docker.ports ?? [] },
+      docker: {
+        image: d.image,
+        action: d.action === 'pull' ? 'pull' : 'start',
+        ports: (d.ports ?? []).map((p) => ({ guest: p.guest, host: p.host })),
+        command,
+        mountPath: d.mountPath ?? DEFAULT_CONTAINER_MOUNT,
+      },
     };
+    if (ready) task.ready = ready;
+    return task;
   }
-  const ready = normalizeReady(t.ready);
   const task: TaskSpec = {
     ...withTimeout,
     driver: driver === 'exec' ? 'exec' : 'shell',

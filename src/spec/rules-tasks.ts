@@ -176,15 +176,16 @@ function checkDriver(task: RawObject, path: PathSegment[], report: Report, what:
     return;
   }
   const at = task.driver !== undefined ? [...path, 'driver'] : [...path, driver];
-  if (driver === 'docker') {
-    report(at, 'driver docker is not supported yet: this version runs shell and exec tasks');
+  if (driver === 'docker' && what === 'probe') {
+    report(at, 'a readiness probe cannot run a container: use http, tcp or a command');
     return;
   }
+  if (driver === 'docker') checkDocker(task, path, report);
   if (driver === 'stopper' && what === 'probe') {
     report(at, 'a readiness probe cannot be a stopper');
     return;
   }
-  if (driver === 'shell' || driver === 'exec' || driver === 'stopper') {
+  if (driver === 'shell' || driver === 'exec' || driver === 'stopper' || driver === 'docker') {
     const block = task[driver];
     if (block === undefined) {
       const need =
@@ -192,7 +193,9 @@ function checkDriver(task: RawObject, path: PathSegment[], report: Report, what:
           ? 'shell: {command: ...}'
           : driver === 'exec'
             ? 'exec: {command: ..., args: [...]}'
-            : 'stopper: {stage, task | all}';
+            : driver === 'docker'
+              ? 'docker: {image, action: pull | start, ports: [{guest, host}]}'
+              : 'stopper: {stage, task | all}';
       report(path, `driver is ${driver} but ${driver} is missing: give ${need}`);
     }
     for (const other of ['shell', 'exec', 'docker', 'stopper']) {
@@ -201,6 +204,27 @@ function checkDriver(task: RawObject, path: PathSegment[], report: Report, what:
       }
     }
   }
+}
+
+/** A docker block: an image, ports in range, a mount path inside the container. */
+function checkDocker(task: RawObject, path: PathSegment[], report: Report): void {
+  const docker = obj(task.docker);
+  if (!docker) return;
+  const at = [...path, 'docker'];
+  if (str(docker.image)?.trim() === '') report([...at, 'image'], 'image must not be empty');
+  list(docker.ports).forEach((p, i) => {
+    const port = obj(p);
+    for (const side of ['guest', 'host'] as const) {
+      const n = port?.[side];
+      if (typeof n === 'number' && (n < 1 || n > 65535))
+        report([...at, 'ports', i, side], `${side} port ${n} is not between 1 and 65535`);
+    }
+  });
+  const mount = str(docker.mountPath);
+  if (mount !== undefined && !mount.startsWith('/'))
+    report([...at, 'mountPath'], `mountPath "${mount}" must be an absolute path in the container`);
+  if (docker.action === 'pull' && taskIsLongRunning(task))
+    report(at, 'action pull cannot be long-running: only a started container runs in the background');
 }
 
 function checkProbe(probe: RawObject, path: PathSegment[], report: Report): void {

@@ -57,9 +57,24 @@ const DockerBlock = Type.Object(
   {
     image: Type.String(),
     action: Type.Optional(Type.Union([Type.Literal('pull'), Type.Literal('start'), Type.Literal('run')])),
-    ports: Type.Optional(Type.Array(Type.Object({ guest: Type.Integer(), host: Type.Integer() }, Closed))),
+    ports: Type.Optional(
+      Type.Array(Type.Object({ guest: Type.Integer(), host: Type.Integer() }, Closed), {
+        description: 'Container port (guest) published on the node at host, tcp.',
+      }),
+    ),
+    command: Type.Optional(
+      Type.Union([Type.String(), Type.Array(Type.String())], {
+        description: "The container's command: argv, or a string run with sh -c. Default: the image's.",
+      }),
+    ),
+    mountPath: Type.Optional(
+      Type.String({
+        description:
+          "Where the task's working directory is mounted in the container and the command runs. Default /work.",
+      }),
+    ),
   },
-  { ...Closed, description: 'For driver: docker.' },
+  { ...Closed, description: 'For driver: docker. action pull (default start) makes the image present.' },
 );
 const StopperBlock = Type.Object(
   {

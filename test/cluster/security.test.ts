@@ -37,7 +37,12 @@ interface Op {
   expect: Record<Varying, number>;
   /** Needs no token: every role gets `expect.member`. */
   open?: boolean;
+  /** Answers of the token roles that differ from UNIFORM (ASCOB: 403 for a wrong token). */
+  uniform?: Partial<Record<Role, number>>;
 }
+
+/** The ASCOB runs API (seed 002): 401 without a token, 403 with a wrong (unknown, revoked, expired) one. */
+const ASCOB_UNIFORM: Partial<Record<Role, number>> = { none: 401, revoked: 403, expired: 403, agent: 403 };
 
 const all = (s: number): Record<Varying, number> => ({
   viewer: s,
@@ -208,6 +213,44 @@ async function heldA(): Promise<number> {
   return (a.body as { id: number }).id;
 }
 
+/** An ASCOB run of org A running `spec` (a jobhub spec); manualStart holds it. */
+async function runA(spec: string, manualStart = false): Promise<number> {
+  const a = await ok(
+    await pop.call('member', 'POST', '/api/runs', {
+      jobSpec: { description: 'run of a', manualStart, jobhub: spec },
+    }),
+  );
+  return (a.body as { runId: number }).runId;
+}
+
+/** A compendium (workspace) of org A whose jobhub.yaml runs a short task; its name. */
+let compendiumA: string | undefined;
+async function compendiumOfA(): Promise<string> {
+  if (compendiumA) return compendiumA;
+  const tar = await tarBuffer([
+    {
+      name: 'jobhub.yaml',
+      content: 'name: comp\nstages:\n  - name: s\n    tasks: [{name: t, shell: {command: "cat run.sh"}}]\n',
+    },
+    { name: 'run.sh', content: 'echo from-workspace\n' },
+  ]);
+  await ok(await pop.call('member', 'POST', '/api/v1/workspaces?name=comp-a&owner=lab-a', tar), 201);
+  compendiumA = 'comp-a';
+  return compendiumA;
+}
+
+/** An o2r job of org A; its id. */
+let o2rJobA: string | undefined;
+async function o2rJobOfA(): Promise<string> {
+  if (o2rJobA) return o2rJobA;
+  const body = `compendium_id=${await compendiumOfA()}`;
+  const a = await ok(
+    await pop.call('member', 'POST', '/api/v1/job', body, 'application/x-www-form-urlencoded'),
+  );
+  o2rJobA = (a.body as { job_id: string }).job_id;
+  return o2rJobA;
+}
+
 /** A finished job of org A, for roles that may delete it. */
 async function endedA(): Promise<number> {
   const id = await submitA(fresh('done'), 'true');
@@ -245,6 +288,9 @@ describe.each(BACKENDS)('on %s', (_backend, pgUrl) => {
       storeArgs.push('--database', pgUrl, '--database-schema', pgSchema);
       env.JOBHUB_SERVER_KEY = 'security-test-key';
     }
+    // Made lazily on each server: none from the previous store.
+    compendiumA = undefined;
+    o2rJobA = undefined;
     server = await startServer({
       args: ['--heartbeat', '500ms', '--heartbeat-timeout', '3s', ...storeArgs],
       env,
@@ -524,6 +570,88 @@ describe.each(BACKENDS)('on %s', (_backend, pgUrl) => {
         req: () => ({ method: 'POST', path: '/api/v1/locks/nobody-holds-it/break' }),
         expect: serverOnly(200),
       },
+      // The seeds' own APIs: ASCOB runs (seed 002), o2r jobs (seed 003).
+      {
+        id: 'ascobSubmitRun',
+        req: () => ({
+          method: 'POST',
+          path: '/api/runs',
+          body: { jobSpec: { description: 'r', jobhub: specA(fresh('run'), 'true') } },
+        }),
+        // As submitJob: to a user outside org A the org does not exist (400).
+        expect: { viewer: 403, member: 200, orgAdmin: 200, other: 400, readScope: 403, serverAdmin: 200 },
+        uniform: ASCOB_UNIFORM,
+      },
+      {
+        id: 'ascobGetRun',
+        req: () => ({ method: 'GET', path: `/api/runs/${jobA}` }),
+        expect: readA(200),
+        uniform: ASCOB_UNIFORM,
+      },
+      {
+        id: 'ascobStopRun',
+        async req(role) {
+          const allowed = changeJobA(200)[role as Varying] === 200;
+          const id = allowed ? await runA(specA(fresh('run-sleeper'), 'sleep 60')) : jobA;
+          return { method: 'DELETE', path: `/api/runs/${id}` };
+        },
+        expect: changeJobA(200),
+        uniform: ASCOB_UNIFORM,
+      },
+      {
+        id: 'ascobResubmitRun',
+        req: () => ({ method: 'GET', path: `/api/runs/${jobA}/resubmit` }),
+        expect: changeJobA(200),
+        uniform: ASCOB_UNIFORM,
+      },
+      {
+        id: 'ascobStartRun',
+        async req() {
+          const id = await runA(specAHeld(fresh('run-held')), true);
+          await ok(await pop.call('member', 'POST', `/api/runs/${id}/files/data.txt`, Buffer.from('in\n')));
+          return { method: 'GET', path: `/api/runs/${id}/start` };
+        },
+        expect: changeJobA(200),
+        uniform: ASCOB_UNIFORM,
+      },
+      {
+        id: 'ascobRunOutput',
+        req: () => ({ method: 'GET', path: `/api/runs/${jobA}/output.txt` }),
+        expect: readA(200),
+        uniform: ASCOB_UNIFORM,
+      },
+      {
+        id: 'ascobUploadRunFile',
+        async req() {
+          const id = await runA(specAHeld(fresh('run-up')), true);
+          return { method: 'POST', path: `/api/runs/${id}/files/data.txt`, body: Buffer.from('in\n') };
+        },
+        expect: changeJobA(200),
+        uniform: ASCOB_UNIFORM,
+      },
+      {
+        id: 'ascobSearchRuns',
+        req: () => ({ method: 'POST', path: '/api/search/runs', body: { maxResults: 5 } }),
+        expect: all(200),
+        uniform: ASCOB_UNIFORM,
+      },
+      {
+        id: 'o2rCreateJob',
+        req: async () => ({
+          method: 'POST',
+          path: '/api/v1/job',
+          body: `compendium_id=${await compendiumOfA()}`,
+          type: 'application/x-www-form-urlencoded',
+        }),
+        // Another org's compendium does not exist for the caller (404); viewers may not run jobs.
+        expect: { viewer: 403, member: 200, orgAdmin: 200, other: 404, readScope: 403, serverAdmin: 200 },
+      },
+      { id: 'o2rListJobs', req: () => ({ method: 'GET', path: '/api/v1/job' }), expect: all(200) },
+      {
+        id: 'o2rGetJob',
+        req: async () => ({ method: 'GET', path: `/api/v1/job/${await o2rJobOfA()}` }),
+        expect: readA(200),
+      },
       // Last: draining would hold the jobs above back.
       {
         id: 'drainNode',
@@ -567,7 +695,9 @@ describe.each(BACKENDS)('on %s', (_backend, pgUrl) => {
       let calls = 0;
       for (const op of ops) {
         for (const role of ROLES) {
-          const expected = op.open ? op.expect.member : (UNIFORM[role] ?? op.expect[role as Varying]);
+          const expected = op.open
+            ? op.expect.member
+            : (op.uniform?.[role] ?? UNIFORM[role] ?? op.expect[role as Varying]);
           const r = await op.req(role);
           const a = await pop.call(role, r.method, r.path, r.body, r.type);
           calls++;

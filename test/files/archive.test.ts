@@ -16,6 +16,7 @@ import {
   extractArchive,
   listArchive,
   packTarGz,
+  readArchiveFile,
 } from '../../src/files/archive.js';
 import { cleanRelPath, globToRegExp, parseDescriptor } from '../../src/files/paths.js';
 import { type TestEntry, writeArchive } from '../helpers/archives.js';
@@ -206,6 +207,26 @@ describe('archives', () => {
     await extractArchive(file, 'tar.gz', dest);
     expect(readFileSync(path.join(dest, 'a/one.txt'), 'utf8')).toBe('one');
     expect(readFileSync(path.join(dest, 'b.bin')).equals(big)).toBe(true);
+  });
+});
+
+describe('one file of an archive', () => {
+  it("reads a file by its path (o2r's jobhub.yaml), in every format, without writing anything", async () => {
+    const entries: TestEntry[] = [
+      { name: 'sub/jobhub.yaml', content: 'not this one' },
+      { name: './jobhub.yaml', content: 'name: x\n' },
+      { name: 'big.bin', content: Buffer.alloc(4096) },
+    ];
+    for (const format of ['tar.gz', 'tar', 'zip'] as const) {
+      const file = await writeArchive(path.join(dir, `a.${format}`), format, entries);
+      expect((await readArchiveFile(file, format, 'jobhub.yaml', 1024))?.toString()).toBe('name: x\n');
+      expect((await readArchiveFile(file, format, 'sub/jobhub.yaml', 1024))?.toString()).toBe('not this one');
+      expect(await readArchiveFile(file, format, 'missing.yaml', 1024)).toBeUndefined();
+      await expect(readArchiveFile(file, format, 'big.bin', 1024)).rejects.toMatchObject({
+        code: 'too_large',
+      });
+    }
+    expect(readdirSync(dir).sort()).toEqual(['a.tar', 'a.tar.gz', 'a.zip']);
   });
 });
 

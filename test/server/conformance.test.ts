@@ -390,6 +390,71 @@ stages:
     await call('POST', `${sched}/resume`, '/api/v1/templates/conf-tpl/schedule/resume', 200);
     await call('DELETE', sched, '/api/v1/templates/conf-tpl/schedule', 204);
 
+    // (compat) The seeds' own APIs: ASCOB runs (seed 002), o2r jobs (seed 003).
+    const dummy = (await call('POST', '/api/runs', '/api/runs', 200, {
+      headers: json,
+      body: '{"jobSpec": {"description": "dummy", "labels": {"_execution_backend_id": "dummyBackend"}}}',
+    })) as { runId: number };
+    await a.h.coordinator.waitForEnd(dummy.runId);
+    const runInfo = (await call('GET', '/api/runs/{id}', `/api/runs/${dummy.runId}`, 200)) as {
+      status: string;
+    };
+    expect(runInfo.status).toBe('SUCCEDED');
+    expect(await call('GET', '/api/runs/{id}/output.txt', `/api/runs/${dummy.runId}/output.txt`, 200)).toBe(
+      'Dummy output\n',
+    );
+    const again = (await call(
+      'GET',
+      '/api/runs/{id}/resubmit',
+      `/api/runs/${dummy.runId}/resubmit`,
+      200,
+    )) as {
+      runId: number;
+    };
+    await a.h.coordinator.waitForEnd(again.runId);
+    const manual = (await call('POST', '/api/runs', '/api/runs', 200, {
+      headers: json,
+      body: JSON.stringify({ jobSpec: { manualStart: true, jobhub: files } }),
+    })) as { runId: number };
+    await call('POST', '/api/runs/{id}/files/{fileId}', `/api/runs/${manual.runId}/files/in.txt`, 200, {
+      body: 'input\n',
+    });
+    await call('GET', '/api/runs/{id}/start', `/api/runs/${manual.runId}/start`, 200);
+    await a.h.coordinator.waitForEnd(manual.runId);
+    const slowRun = (await (
+      await a.api('/api/runs', {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ jobSpec: { jobhub: SLOW } }),
+      })
+    ).json()) as { runId: number };
+    await call('DELETE', '/api/runs/{id}', `/api/runs/${slowRun.runId}`, 200);
+    await a.h.coordinator.waitForEnd(slowRun.runId);
+    const searched = (await call('POST', '/api/search/runs', '/api/search/runs', 200, {
+      headers: json,
+      body: '{"statusFilter": ["SUCCEDED"], "maxResults": 2}',
+    })) as { items: unknown[] };
+    expect(searched.items).toHaveLength(2);
+    const compendium = await tarBuffer([
+      {
+        name: 'jobhub.yaml',
+        content: 'name: comp\nstages:\n  - name: s\n    tasks: [{shell: {command: "cat w.txt"}}]\n',
+      },
+      { name: 'w.txt', content: 'compendium\n' },
+    ]);
+    await a.api('/api/v1/workspaces?name=comp', { method: 'POST', body: compendium });
+    const o2rJob = (await call('POST', '/api/v1/job', '/api/v1/job', 200, {
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'compendium_id=comp',
+    })) as { job_id: string };
+    expect((await a.h.coordinator.waitForEnd(Number(o2rJob.job_id))).status).toBe('succeeded');
+    await call('GET', '/api/v1/job', '/api/v1/job', 200);
+    await call('GET', '/api/v1/job', '/api/v1/job?compendium_id=comp&fields=status&limit=1', 200);
+    const o2rView = (await call('GET', '/api/v1/job/{id}', `/api/v1/job/${o2rJob.job_id}`, 200)) as {
+      status: string;
+    };
+    expect(o2rView.status).toBe('success');
+
     const all = Object.values(doc.paths).flatMap((ops) => Object.values(ops).map((o) => o.operationId));
     expect([...called].sort()).toEqual([...all].sort());
 

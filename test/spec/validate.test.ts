@@ -259,14 +259,36 @@ stages:
     );
   });
 
-  it('refuses the docker driver clearly until it exists', () => {
+  it('accepts the docker driver and checks its block', () => {
     expect(
       problems(
         `name: t\nstages:\n  - name: s\n    tasks:\n      - driver: docker\n        docker: {image: redis, action: pull, ports: [{guest: 6379, host: 6379}]}\n`,
       ),
-    ).toEqual([
-      '5:17 stages[0].tasks[0].driver: driver docker is not supported yet: this version runs shell and exec tasks',
-    ]);
+    ).toEqual([]);
+    const p = problems(`name: t
+stages:
+  - name: s
+    type: longRunning
+    tasks:
+      - name: db
+        longRunning: true
+        driver: docker
+        docker: {image: redis, ports: [{guest: 6379, host: 70000}], mountPath: data}
+        ready: [{driver: docker, docker: {image: x}}]
+      - driver: docker
+`);
+    expect(p).toContain(
+      '9:60 stages[0].tasks[0].docker.ports[0].host: host port 70000 is not between 1 and 65535',
+    );
+    expect(p).toContain(
+      '9:80 stages[0].tasks[0].docker.mountPath: mountPath "data" must be an absolute path in the container',
+    );
+    expect(p).toContain(
+      '10:26 stages[0].tasks[0].ready[0].driver: a readiness probe cannot run a container: use http, tcp or a command',
+    );
+    expect(p.find((x) => x.includes('stages[0].tasks[1]'))).toMatch(
+      /driver is docker but docker is missing: give docker: \{image, action: pull \| start, ports: \[\{guest, host\}\]\}/,
+    );
   });
 
   it('checks readiness probes', () => {

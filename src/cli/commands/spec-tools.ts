@@ -1,6 +1,7 @@
 /** `jobhub validate`, `jobhub schema`, `jobhub plan`: work on a spec without running anything. */
 
 import { JobhubError } from '../../core/errors.js';
+import { containerAssignments } from '../../plan/capabilities.js';
 import { parseNodesFile } from '../../plan/nodes-file.js';
 import { buildPlan, type Plan } from '../../plan/planner.js';
 import { placeJob } from '../../plan/scheduler.js';
@@ -33,7 +34,7 @@ export function planCommand(file: string, opts: { nodes?: string; json?: boolean
   let placement: PlacedNode[];
   if (opts.nodes) {
     const nodes = parseNodesFile(readText(opts.nodes), opts.nodes);
-    const result = placeJob(spec.nodeAssignments, nodes);
+    const result = placeJob(spec.nodeAssignments, nodes, { containers: containerAssignments(spec) });
     if (!result.ok)
       throw new JobhubError('placement_failed', `cannot place job ${spec.name}: ${result.reason}`);
     placement = result.placement;
