@@ -45,6 +45,11 @@ export interface LockView {
   waiting: readonly LockWaiter[];
   /** Capacities the server declares (a semaphore of N holders); absent: no limit on sharing. */
   capacity(name: string): number | undefined;
+  /**
+   * How a waiting reason names another job: `job 12`, or without its id when the waiting job's
+   * readers may not see it (default: by id).
+   */
+  jobName?(jobId: number): string;
 }
 
 export type LockVerdict = { ok: true } | { ok: false; reason: string };
@@ -71,6 +76,7 @@ export function admits(
 
 /** May job `jobId` take all of `wants` now? If not, why (for its `waitingFor`). */
 export function lockVerdict(jobId: number, wants: readonly HeldLock[], view: LockView): LockVerdict {
+  const job = (id: number) => view.jobName?.(id) ?? `job ${id}`;
   for (const want of wants) {
     const holders = view.holders(want.name).filter((h) => h.jobId !== jobId);
     const capacity = view.capacity(want.name);
@@ -81,7 +87,7 @@ export function lockVerdict(jobId: number, wants: readonly HeldLock[], view: Loc
       const theirs = w.wants.find((x) => x.name === want.name);
       if (!theirs) continue;
       if (theirs.mode === 'exclusive' || want.mode === 'exclusive') {
-        return { ok: false, reason: `lock ${want.name}: job ${w.jobId} is ahead in the queue for it` };
+        return { ok: false, reason: `lock ${want.name}: ${job(w.jobId)} is ahead in the queue for it` };
       }
       ahead.push({ jobId: w.jobId, mode: theirs.mode, since: null });
     }
@@ -92,7 +98,7 @@ export function lockVerdict(jobId: number, wants: readonly HeldLock[], view: Loc
         return {
           ok: false,
           reason: first
-            ? `lock ${want.name}: job ${first.jobId} is ahead in the queue for it`
+            ? `lock ${want.name}: ${job(first.jobId)} is ahead in the queue for it`
             : `lock ${want.name} has capacity ${capacity ?? 0}`,
         };
       }
@@ -100,7 +106,7 @@ export function lockVerdict(jobId: number, wants: readonly HeldLock[], view: Loc
       const others = holders.length > 1 ? ` and ${holders.length - 1} more` : '';
       const full =
         capacity !== undefined && holders.length >= capacity ? `, all ${capacity} slots taken` : '';
-      return { ok: false, reason: `lock ${want.name} held by job ${holder.jobId}${since}${others}${full}` };
+      return { ok: false, reason: `lock ${want.name} held by ${job(holder.jobId)}${since}${others}${full}` };
     }
   }
   return { ok: true };

@@ -56,8 +56,9 @@ export class LockTable {
   }
 
   /** May this queued job take its locks now, given every active job? */
-  async verdict(run: JobRun, runs: Iterable<JobRun>): Promise<LockVerdict> {
+  async verdict(run: JobRun, active: Iterable<JobRun>): Promise<LockVerdict> {
     if (!run.job.spec.locks?.length) return { ok: true };
+    const runs = [...active];
     const capacity = await this.capacity();
     const holders = new Map<string, LockHolder[]>();
     const waiting: LockWaiter[] = [];
@@ -72,7 +73,16 @@ export class LockTable {
       }
     }
     waiting.sort((a, b) => a.jobId - b.jobId);
-    const view: LockView = { holders: (name) => holders.get(name) ?? [], waiting, capacity };
+    // The reason is shown to the waiting job's readers: another owner's job is not named to them.
+    const owners = new Map<number, JobRecord['owner']>();
+    for (const r of runs) owners.set(r.id, r.job.owner);
+    const mine = run.job.owner;
+    const jobName = (id: number) => {
+      const o = owners.get(id) ?? null;
+      const same = (o?.type ?? null) === (mine?.type ?? null) && (o?.id ?? null) === (mine?.id ?? null);
+      return same ? `job ${id}` : 'a job of another owner';
+    };
+    const view: LockView = { holders: (name) => holders.get(name) ?? [], waiting, capacity, jobName };
     return lockVerdict(run.id, wantedLocks(run.job, capacity), view);
   }
 

@@ -933,6 +933,40 @@ stages:
       expect(spec.spec.workspace).toBe(pushed.id);
     });
 
+    it("a job waiting for a lock another org's job holds is not told that job's id", async () => {
+      const lockSpec = (name: string, org: string, command: string) =>
+        `name: ${name}\nowner: {type: org, name: ${org}}\nlocks: [shared-env]\nstages:\n  - name: s\n    tasks: [{name: t, shell: {command: "${command}"}}]\n`;
+      const a2 = (
+        await ok(
+          await pop.call('member', 'POST', '/api/v1/jobs', lockSpec(fresh('a-lock'), 'lab-a', 'sleep 30')),
+          201,
+        )
+      ).body as { id: number };
+      const waitingOf = async (role: Role, id: number) => {
+        for (let i = 0; i < 300; i++) {
+          const j = (await ok(await pop.call(role, 'GET', `/api/v1/jobs/${id}`))).body as {
+            status: string;
+            waitingFor: string | null;
+          };
+          if (j.status === 'running' || j.waitingFor?.startsWith('lock')) return j;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        throw new Error(`job ${id} neither runs nor waits for the lock`);
+      };
+      expect((await waitingOf('member', a2.id)).status).toBe('running');
+      const b = (
+        await ok(
+          await pop.call('other', 'POST', '/api/v1/jobs', lockSpec(fresh('b-lock'), 'lab-b', 'true')),
+          201,
+        )
+      ).body as { id: number };
+      const seen = await waitingOf('other', b.id);
+      expect(seen.waitingFor).toMatch(/^lock shared-env held by a job of another owner/);
+      expect(seen.waitingFor).not.toMatch(/\bjob \d+/);
+      await ok(await pop.call('member', 'POST', `/api/v1/jobs/${a2.id}/stop`), 202);
+      expect(await waitEnd(b.id)).toBe('succeeded');
+    });
+
     it('shows the audit log (who did what) to server admins only', async () => {
       const audit = (await ok(await pop.call('serverAdmin', 'GET', '/api/v1/events?type=audit&limit=10000')))
         .body as {

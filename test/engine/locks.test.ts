@@ -142,6 +142,14 @@ describe('lockVerdict', () => {
     expect(v).toEqual({ ok: false, reason: 'lock b held by job 2' });
   });
 
+  it("names another owner's job without its id", () => {
+    const v = lockVerdict(5, [{ name: 'a', mode: 'exclusive' }], {
+      ...view({ a: [{ jobId: 2, mode: 'exclusive' }] }),
+      jobName: (id) => (id === 2 ? 'a job of another owner' : `job ${id}`),
+    });
+    expect(v).toEqual({ ok: false, reason: 'lock a held by a job of another owner' });
+  });
+
   it('a declared capacity is a semaphore of that many holders', () => {
     const two = [
       { jobId: 1, mode: 'shared' as const },
