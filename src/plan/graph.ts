@@ -6,22 +6,40 @@
 import type { JobSpec, StageSpec, TaskSpec } from '../spec/model.js';
 import { stageAssignments } from './selectors.js';
 
-/** Depth of each stage: 0 for stages with no needs, else 1 + the deepest stage it needs. */
+/**
+ * Depth of each stage: 0 for stages with no needs, else 1 + the deepest stage it needs. With an
+ * explicit stack, not recursion: a chain of many thousands of stages must not overflow the call
+ * stack. (The spec was checked: no cycles; a stage seen again on the way is taken as depth 0.)
+ */
 export function stageLevels(spec: JobSpec): Map<string, number> {
   const byName = new Map(spec.stages.map((s) => [s.name, s]));
   const level = new Map<string, number>();
-  const depth = (s: StageSpec): number => {
-    const known = level.get(s.name);
-    if (known !== undefined) return known;
-    let d = 0;
-    for (const n of s.needs) {
-      const dep = byName.get(n);
-      if (dep) d = Math.max(d, depth(dep) + 1);
+  const onPath = new Set<string>();
+  for (const root of spec.stages) {
+    if (level.has(root.name)) continue;
+    const stack: StageSpec[] = [root];
+    while (stack.length > 0) {
+      const s = stack[stack.length - 1] as StageSpec;
+      onPath.add(s.name);
+      let d = 0;
+      let pending = false;
+      for (const n of s.needs) {
+        const dep = byName.get(n);
+        if (!dep || onPath.has(dep.name)) continue;
+        const known = level.get(dep.name);
+        if (known === undefined) {
+          stack.push(dep);
+          pending = true;
+          break;
+        }
+        d = Math.max(d, known + 1);
+      }
+      if (pending) continue;
+      level.set(s.name, d);
+      onPath.delete(s.name);
+      stack.pop();
     }
-    level.set(s.name, d);
-    return d;
-  };
-  spec.stages.forEach(depth);
+  }
   return level;
 }
 

@@ -43,11 +43,17 @@ export interface Plan {
 
 export function buildPlan(spec: JobSpec, placement: PlacedNode[] | null): Plan {
   const levels = stageLevels(spec);
-  const depth = Math.max(0, ...levels.values());
+  // Stages by level in one pass (a filter per level is quadratic for a long chain of stages).
+  const byLevel = new Map<number, StageSpec[]>();
+  for (const s of spec.stages) {
+    const l = levels.get(s.name) ?? 0;
+    const at = byLevel.get(l);
+    if (at) at.push(s);
+    else byLevel.set(l, [s]);
+  }
   const pipelines: Plan['pipelines'] = [];
-  for (let l = 0; l <= depth; l++) {
-    const stages = spec.stages.filter((s) => levels.get(s.name) === l);
-    if (stages.length === 0) continue;
+  for (const l of [...byLevel.keys()].sort((x, y) => x - y)) {
+    const stages = byLevel.get(l) ?? [];
     pipelines.push({
       name: levelName(spec, stages, l),
       stages: stages.map((s) => planStage(spec, s, placement)),

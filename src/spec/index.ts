@@ -53,6 +53,9 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** Problems listed at most in one answer (then a last one counting the rest). */
+export const MAX_PROBLEMS = 100;
+
 function check(text: string): { problems: ErrorDetail[]; value: unknown } {
   const parsed = parseSource(text);
   if (parsed.syntaxErrors.length > 0) return { problems: parsed.syntaxErrors, value: undefined };
@@ -90,6 +93,19 @@ function check(text: string): { problems: ErrorDetail[]; value: unknown } {
     }
   }
   problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+  if (problems.length > MAX_PROBLEMS) {
+    // Thousands of problems help nobody and make an answer of megabytes: the first ones, and a count.
+    const more = problems.length - MAX_PROBLEMS;
+    const next = problems[MAX_PROBLEMS] as ErrorDetail;
+    problems.length = MAX_PROBLEMS;
+    const summary: ErrorDetail = {
+      path: next.path,
+      message: `… and ${more} more problem${more === 1 ? '' : 's'} from here`,
+    };
+    if (next.line !== undefined) summary.line = next.line;
+    if (next.column !== undefined) summary.column = next.column;
+    problems.push(summary);
+  }
   return { problems, value };
 }
 

@@ -75,27 +75,39 @@ export function stageNeeds(spec: RawObject): Map<string, string[]> {
   return new Map([...needs].map(([k, v]) => [k, [...v]]));
 }
 
-/** A cycle in the graph, as a list of names from a node back to itself, or undefined. */
+/**
+ * A cycle in the graph, as a list of names from a node back to itself, or undefined. Depth-first
+ * with an explicit stack (not recursion): a chain of thousands of stages must not overflow the
+ * call stack.
+ */
 export function findCycle(graph: Map<string, string[]>): string[] | undefined {
   const state = new Map<string, 'visiting' | 'done'>();
-  const stack: string[] = [];
-  const visit = (n: string): string[] | undefined => {
-    const s = state.get(n);
-    if (s === 'done') return undefined;
-    if (s === 'visiting') return [...stack.slice(stack.indexOf(n)), n];
-    state.set(n, 'visiting');
-    stack.push(n);
-    for (const m of graph.get(n) ?? []) {
-      const cycle = visit(m);
-      if (cycle) return cycle;
+  for (const root of graph.keys()) {
+    if (state.has(root)) continue;
+    // The path from root, each with the index of the next neighbour to visit.
+    const path: string[] = [root];
+    const next: number[] = [0];
+    state.set(root, 'visiting');
+    while (path.length > 0) {
+      const top = path.length - 1;
+      const n = path[top] as string;
+      const out = graph.get(n) ?? [];
+      const i = next[top] as number;
+      if (i >= out.length) {
+        state.set(n, 'done');
+        path.pop();
+        next.pop();
+        continue;
+      }
+      next[top] = i + 1;
+      const m = out[i] as string;
+      const s = state.get(m);
+      if (s === 'done') continue;
+      if (s === 'visiting') return [...path.slice(path.indexOf(m)), m];
+      state.set(m, 'visiting');
+      path.push(m);
+      next.push(0);
     }
-    stack.pop();
-    state.set(n, 'done');
-    return undefined;
-  };
-  for (const n of graph.keys()) {
-    const cycle = visit(n);
-    if (cycle) return cycle;
   }
   return undefined;
 }

@@ -6,7 +6,7 @@ import { list, obj, type RawObject, selectorLabels, str } from './raw.js';
 import { findCycle, IMPLICIT_ASSIGNMENT, stageNeeds } from './resolve.js';
 import type { RawProblem } from './schema-errors.js';
 import type { PathSegment } from './source.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean, nameList } from './suggest.js';
 
 interface AssignmentFacts {
   name: string;
@@ -27,7 +27,7 @@ export function graphRules(spec: RawObject): RawProblem[] {
     .map((s) => str(obj(s)?.name))
     .filter((n): n is string => n !== undefined);
   const known = new Set(stageNames);
-  const stageList = stageNames.join(', ');
+  const stageList = nameList(stageNames);
 
   // Pipelines: existing stages, each in at most one pipeline.
   const inPipeline = new Map<string, PathSegment[]>();
@@ -82,7 +82,7 @@ export function graphRules(spec: RawObject): RawProblem[] {
 
 function selectorRules(spec: RawObject, report: (path: PathSegment[], message: string) => void): void {
   const assignments = assignmentFacts(spec);
-  const described = assignments.map((a) => `${a.name} (${a.role})`).join(', ');
+  const described = nameList(assignments.map((a) => `${a.name} (${a.role})`));
 
   list(spec.nodeAssignments).forEach((a, ai) => {
     list(obj(a)?.selectors).forEach((sel, si) => {

@@ -7,7 +7,7 @@ import { list, obj, type RawObject, str } from './raw.js';
 import { templatedStrings } from './rules-tasks.js';
 import type { RawProblem } from './schema-errors.js';
 import type { PathSegment } from './source.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean, nameList } from './suggest.js';
 import { parseTemplate } from './template.js';
 
 type Report = (path: PathSegment[], message: string, atKey?: boolean) => void;
@@ -32,7 +32,7 @@ export function paramRules(spec: RawObject): RawProblem[] {
   for (const [text, at] of [...taskStrings(spec), ...placementStrings(spec)]) {
     for (const ref of parseTemplate(text).refs) {
       if (ref.kind !== 'param' || names.includes(ref.name)) continue;
-      const known = names.length > 0 ? `; declared: ${names.join(', ')}` : '; the spec declares no params';
+      const known = names.length > 0 ? `; declared: ${nameList(names)}` : '; the spec declares no params';
       report(
         at,
         `unknown parameter "${ref.name}" in {{.Params.${ref.name}}}${didYouMean(ref.name, names)}${known}`,

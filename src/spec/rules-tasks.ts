@@ -15,7 +15,7 @@ import {
 } from './resolve.js';
 import type { RawProblem } from './schema-errors.js';
 import type { PathSegment } from './source.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean, nameList } from './suggest.js';
 import { parseTemplate } from './template.js';
 
 type Report = (path: PathSegment[], message: string) => void;
@@ -407,7 +407,7 @@ function checkTemplates(task: RawObject, path: PathSegment[], nodes: string[], r
       if (ref.kind === 'node' && !nodes.includes(ref.node)) {
         report(
           at,
-          `unknown node "${ref.node}" in {{.Nodes.${ref.node}.${ref.field}}}${didYouMean(ref.node, nodes)}; nodes are: ${nodes.join(', ')}`,
+          `unknown node "${ref.node}" in {{.Nodes.${ref.node}.${ref.field}}}${didYouMean(ref.node, nodes)}; nodes are: ${nameList(nodes)}`,
         );
       }
     }

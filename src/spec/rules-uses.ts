@@ -8,7 +8,7 @@ import { PARAM_NAME } from './params.js';
 import { list, obj, type RawObject, str } from './raw.js';
 import type { RawProblem } from './schema-errors.js';
 import type { PathSegment } from './source.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean, nameList } from './suggest.js';
 import { parseTemplate } from './template.js';
 
 /** Fields that say how a stage runs its own tasks: meaningless on a stage that uses a template. */
@@ -57,7 +57,7 @@ export function useRules(spec: RawObject): RawProblem[] {
           report(at, "a use's parameter values may refer to this job's {{.Params.<name>}} only");
         } else if (!declared.includes(ref.name)) {
           const known =
-            declared.length > 0 ? `; declared: ${declared.join(', ')}` : '; the spec declares no params';
+            declared.length > 0 ? `; declared: ${nameList(declared)}` : '; the spec declares no params';
           report(
             at,
             `unknown parameter "${ref.name}" in {{.Params.${ref.name}}}${didYouMean(ref.name, declared)}${known}`,

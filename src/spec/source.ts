@@ -2,7 +2,7 @@
  * Reading a spec's text: YAML or JSON (JSON is parsed by the same YAML parser, so both get line and
  * column positions). A `SourceMap` turns a path in the parsed value into a position in the text.
  */
-import { isMap, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { type Document, isMap, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
 import type { ErrorDetail } from '../core/errors.js';
 
 export type PathSegment = string | number;
@@ -93,6 +93,34 @@ export function parseSource(text: string): ParsedSource {
     const pos = lines.linePos(e.pos[0]);
     return { path: '', message: e.message.split('\n')[0] ?? e.message, line: pos.line, column: pos.col };
   });
-  const value = syntaxErrors.length === 0 ? doc.toJS({ maxAliasCount: 100 }) : undefined;
+  let value: unknown;
+  if (syntaxErrors.length === 0) {
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      // An alias with no anchor before it (`*a`), or too many aliases: the parser throws while
+      // building the value. That is a problem of the text, located at the offending alias.
+      syntaxErrors.push(aliasProblem(doc, lines, err));
+    }
+  }
   return { value, map: new SourceMap(doc.contents as Node | null, lines), syntaxErrors };
+}
+
+function aliasProblem(doc: Document, lines: LineCounter, err: unknown): ErrorDetail {
+  const message = err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err);
+  let offset: number | undefined;
+  let first: number | undefined;
+  visit(doc, {
+    Alias(_key, node) {
+      const at = node.range?.[0];
+      if (first === undefined) first = at;
+      if (node.resolve(doc) === undefined) {
+        offset = at;
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  const pos = lines.linePos(offset ?? first ?? 0);
+  return { path: '', message: `invalid alias: ${message}`, line: pos.line, column: pos.col };
 }
