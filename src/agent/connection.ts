@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
+import { isUntrustedCertificate } from '../core/tls.js';
 import type { NodeInfo } from '../core/types.js';
 import type { Outbox } from './outbox.js';
 import type { AgentCommand, AttemptRef } from './protocol.js';
@@ -148,10 +149,7 @@ export class AgentConnection {
     });
     ws.on('error', (err) => {
       if (this.state === 'connecting') {
-        const code = (err as Error & { code?: unknown }).code;
-        const untrusted =
-          typeof code === 'string' && /SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(code);
-        const hint = untrusted
+        const hint = isUntrustedCertificate(err)
           ? " (the server's certificate is not trusted: give its CA with --ca-file)"
           : '';
         this.opts.log(`cannot reach ${base}: ${err.message}${hint}`);

@@ -8,6 +8,7 @@
  * drops, so a follow sees every item once, in order, even across a server restart.
  */
 import { codeOfHttpStatus, type ErrorCode, type ErrorDetail, JobhubError } from '../core/errors.js';
+import { isUntrustedCertificate } from '../core/tls.js';
 import type {
   DeleteJobResponse,
   FileList,
@@ -461,11 +462,9 @@ function messageOf(err: unknown): string {
 
 /** A server certificate this process does not trust: how to make it trust it. */
 function certHint(cause: Error): string {
-  const code = (cause as Error & { code?: unknown }).code;
-  const untrusted =
-    typeof code === 'string' &&
-    /SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|CERT_UNTRUSTED|ERR_TLS_CERT/.test(code);
-  return untrusted ? "; to trust the server's CA, set NODE_EXTRA_CA_CERTS=/path/to/ca.pem" : '';
+  return isUntrustedCertificate(cause)
+    ? "; to trust the server's CA, set NODE_EXTRA_CA_CERTS=/path/to/ca.pem"
+    : '';
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -54,6 +54,11 @@ export interface Owner {
   type: 'user' | 'org';
 }
 
+/** Whether two owners are the same user or org (by id; null is "no owner"). */
+export function sameOwner(a: Owner | null, b: Owner | null): boolean {
+  return (a?.type ?? null) === (b?.type ?? null) && (a?.id ?? null) === (b?.id ?? null);
+}
+
 export type Labels = Record<string, string>;
 
 /** Seed 001's node info, as an agent reports it at registration. */

@@ -3,6 +3,7 @@
  * what the server declares. Decisions are lock-state.ts's; this gathers their input from the
  * active jobs, records acquisitions and breaks as events, and rebuilds itself after a restart.
  */
+import { sameOwner } from '../core/types.js';
 import type { JobRecord, LockDecl, Store } from '../store/store.js';
 import type { ChangeBuilder } from './change-builder.js';
 import type { JobRun } from './job-run.js';
@@ -78,9 +79,7 @@ export class LockTable {
     for (const r of runs) owners.set(r.id, r.job.owner);
     const mine = run.job.owner;
     const jobName = (id: number) => {
-      const o = owners.get(id) ?? null;
-      const same = (o?.type ?? null) === (mine?.type ?? null) && (o?.id ?? null) === (mine?.id ?? null);
-      return same ? `job ${id}` : 'a job of another owner';
+      return sameOwner(owners.get(id) ?? null, mine) ? `job ${id}` : 'a job of another owner';
     };
     const view: LockView = { holders: (name) => holders.get(name) ?? [], waiting, capacity, jobName };
     return lockVerdict(run.id, wantedLocks(run.job, capacity), view);

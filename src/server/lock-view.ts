@@ -7,9 +7,8 @@
 import { lockState } from '../engine/lock-state.js';
 import { brokenLocksOf, holdsLocks, wantedLocks } from '../engine/lock-table.js';
 import type { JobRecord, Store } from '../store/store.js';
+import { isoOrNull } from './job-view.js';
 import type { LockView } from './lock-schemas.js';
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 export async function lockSnapshot(store: Store, canSee: (job: JobRecord) => boolean): Promise<LockView[]> {
   const decls = new Map((await store.listLockDecls()).map((d) => [d.name, d]));
@@ -33,11 +32,11 @@ export async function lockSnapshot(store: Store, canSee: (job: JobRecord) => boo
       const broken = await brokenLocksOf(store, job.id);
       for (const l of wantedLocks(job, capacity)) {
         if (!broken.has(l.name))
-          view(l.name).holders.push({ jobId, mode: l.mode, since: iso(job.startedAt) });
+          view(l.name).holders.push({ jobId, mode: l.mode, since: isoOrNull(job.startedAt) });
       }
     } else if (job.status === 'queued' && !job.stopRequested) {
       for (const l of wantedLocks(job, capacity)) {
-        view(l.name).queue.push({ jobId, mode: l.mode, since: iso(job.createdAt) });
+        view(l.name).queue.push({ jobId, mode: l.mode, since: isoOrNull(job.createdAt) });
       }
     }
   }

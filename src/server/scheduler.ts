@@ -10,12 +10,9 @@
  */
 import { nextFire, parseCron } from '../core/cron.js';
 import type { SubmitInput } from '../engine/job-factory.js';
-import { expandWorkflow } from '../plan/workflow.js';
-import { loadSpec } from '../spec/index.js';
-import { applyParams } from '../spec/params.js';
 import type { JobRecord, ScheduleRecord, Store } from '../store/store.js';
 import { audit } from './audit.js';
-import { checkSecrets } from './submission.js';
+import { checkSecrets, specToRun } from './submission.js';
 import { ownerTemplateResolver } from './workflows.js';
 
 export interface SchedulerOptions {
@@ -104,20 +101,23 @@ export class Scheduler {
         `template ${s.template}${s.templateVersion !== null ? `@${s.templateVersion}` : ''} does not exist any more`,
       );
     }
-    const bound = applyParams(loadSpec(t.rawSpec).spec, s.params);
-    const { params } = bound;
     const owner = s.owner ?? t.owner;
     // A workflow template: its `use` stages become the stages of the templates its owner has.
-    const spec = await expandWorkflow(bound.spec, params, ownerTemplateResolver(this.opts.store, owner), {
-      template: t.name,
-    });
+    const { spec, params } = await specToRun(
+      t.rawSpec,
+      s.params,
+      ownerTemplateResolver(this.opts.store, owner),
+      {
+        template: t.name,
+      },
+    );
     if (owner) await checkSecrets(this.opts.store, spec, owner);
     const job = await this.opts.submit({
       spec,
       rawSpec: t.rawSpec,
       owner,
       submitter: s.submitter,
-      params: spec.params && spec.params.length > 0 ? params : null,
+      params,
       template: { name: t.name, version: t.version },
     });
     await audit(

@@ -6,7 +6,10 @@
 import type { FastifyRequest } from 'fastify';
 import { JobhubError } from '../core/errors.js';
 import type { Owner } from '../core/types.js';
+import { expandWorkflow, type TemplateResolver } from '../plan/workflow.js';
+import { loadSpec } from '../spec/index.js';
 import type { JobSpec } from '../spec/model.js';
+import { applyParams, type ParamValues } from '../spec/params.js';
 import { secretRefs } from '../spec/secrets.js';
 import type { Store } from '../store/store.js';
 import type { Principal } from './context.js';
@@ -71,4 +74,20 @@ export async function checkSecrets(store: Store, spec: JobSpec, owner: Owner): P
   const missing = names.filter((n) => !found.has(n));
   if (missing.length > 0)
     throw bad(`org "${owner.name}" has no secret ${missing.map((m) => `"${m}"`).join(', ')}`);
+}
+
+/**
+ * The spec a submission runs: parsed, its parameters bound to the values given, its workflow `use`
+ * stages expanded with the templates `resolve` finds; with the values the job records (null when the
+ * spec declares no parameters). Every way in (the jobs API, the seeds' APIs, schedules) goes here.
+ */
+export async function specToRun(
+  text: string,
+  given: Readonly<Record<string, unknown>>,
+  resolve: TemplateResolver,
+  opts: { template?: string } = {},
+): Promise<{ spec: JobSpec; params: ParamValues | null }> {
+  const bound = applyParams(loadSpec(text).spec, given);
+  const spec = await expandWorkflow(bound.spec, bound.params, resolve, opts);
+  return { spec, params: spec.params && spec.params.length > 0 ? bound.params : null };
 }

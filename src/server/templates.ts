@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ConflictError, JobhubError, NotFoundError } from '../core/errors.js';
-import type { Owner } from '../core/types.js';
+import { sameOwner } from '../core/types.js';
 import { hasUses } from '../plan/workflow.js';
 import { loadSpec } from '../spec/index.js';
 import type { Store, TemplateRecord } from '../store/store.js';
@@ -36,10 +36,6 @@ export async function findTemplate(store: Store, p: Principal, ref: string): Pro
   const found = await store.getTemplate(name, version);
   if (!found || !seesOwner(p, found.owner)) throw new NotFoundError(`template ${ref}`);
   return found;
-}
-
-function sameOwner(a: Owner | null, b: Owner | null): boolean {
-  return (a?.type ?? null) === (b?.type ?? null) && (a?.id ?? null) === (b?.id ?? null);
 }
 
 /**

@@ -4,7 +4,7 @@
  * must already exist in the system") and must not use itself, directly or through others.
  */
 import { JobhubError } from '../core/errors.js';
-import type { Owner } from '../core/types.js';
+import { type Owner, sameOwner } from '../core/types.js';
 import { type TemplateResolver, useRef } from '../plan/workflow.js';
 import { loadSpec } from '../spec/index.js';
 import type { JobSpec, UseSpec } from '../spec/model.js';
@@ -30,8 +30,7 @@ export function ownerTemplateResolver(store: Store, owner: Owner | null): Templa
   return async (name, version) => {
     const t = await store.getTemplate(name, version);
     if (!t) return undefined;
-    const mine =
-      owner === null || (t.owner !== null && t.owner.type === owner.type && t.owner.id === owner.id);
+    const mine = owner === null || (t.owner !== null && sameOwner(t.owner, owner));
     return mine ? { name: t.name, version: t.version, text: t.rawSpec } : undefined;
   };
 }

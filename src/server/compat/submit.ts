@@ -7,16 +7,13 @@
 import type { FastifyRequest } from 'fastify';
 import { JobhubError } from '../../core/errors.js';
 import type { Owner } from '../../core/types.js';
-import { expandWorkflow } from '../../plan/workflow.js';
-import { loadSpec } from '../../spec/index.js';
 import type { JobSpec } from '../../spec/model.js';
-import { applyParams } from '../../spec/params.js';
 import type { JobRecord } from '../../store/store.js';
 import { seesOwner } from '../access.js';
 import { audit } from '../audit.js';
 import type { ApiContext, Principal } from '../context.js';
 import { principalOf } from '../routes/common.js';
-import { checkSecrets, resolveOwner, submitterOf } from '../submission.js';
+import { checkSecrets, resolveOwner, specToRun, submitterOf } from '../submission.js';
 import { templateResolver } from '../workflows.js';
 
 export interface CompatSubmission {
@@ -78,8 +75,7 @@ export async function submitCompat(
   const p = principalOf(req);
   if (p.scope === 'read')
     throw new JobhubError('forbidden', "this token's scope (read) does not allow submitting");
-  const bound = applyParams(loadSpec(sub.text).spec, sub.params);
-  const expanded = await expandWorkflow(bound.spec, bound.params, templateResolver(ctx.store, p));
+  const { spec: expanded, params } = await specToRun(sub.text, sub.params, templateResolver(ctx.store, p));
   const spec = sub.workspace !== undefined ? { ...expanded, workspace: sub.workspace } : expanded;
   const owner = await resolveOwner(ctx.store, p, spec.owner ?? sub.defaultOwner);
   const submitter = submitterFor(req, p, sub.submitter);
@@ -91,7 +87,7 @@ export async function submitCompat(
     owner,
     submitter,
     held: sub.hold,
-    params: spec.params && spec.params.length > 0 ? bound.params : null,
+    params,
     template: null,
   });
   await audit(ctx.store, p, {

@@ -29,10 +29,10 @@ import {
   UserView,
   WhoAmI,
 } from '../identity-schemas.js';
+import { isoOrNull } from '../job-view.js';
 import { hashToken, newToken } from '../tokens.js';
 import { API, principalOf, type RouteDeps, SECURED } from './common.js';
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 const userView = (u: UserRecord): Static<typeof UserView> => ({
   ...u,
   createdAt: new Date(u.createdAt).toISOString(),
@@ -50,8 +50,8 @@ function tokenView(t: TokenRecord, user: string | null): Static<typeof TokenView
     scope: t.scope,
     actFor: t.actFor,
     createdAt: new Date(t.createdAt).toISOString(),
-    expiresAt: iso(t.expiresAt),
-    revokedAt: iso(t.revokedAt),
+    expiresAt: isoOrNull(t.expiresAt),
+    revokedAt: isoOrNull(t.revokedAt),
   };
 }
 

@@ -2,9 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { JobhubError, NotFoundError } from '../../core/errors.js';
 import { buildPlan } from '../../plan/planner.js';
-import { expandWorkflow } from '../../plan/workflow.js';
-import { loadSpec } from '../../spec/index.js';
-import { applyParams, parseParamArgs } from '../../spec/params.js';
+import { parseParamArgs } from '../../spec/params.js';
 import type { JobRecord } from '../../store/store.js';
 import { authorizeJob, type JobAction, visibleOwners } from '../access.js';
 import {
@@ -25,7 +23,7 @@ import {
 } from '../api-schemas.js';
 import { actorOf, audit } from '../audit.js';
 import { jobDetailView, jobSummary, pickFields } from '../job-view.js';
-import { checkSecrets, resolveOwner, submitterOf } from '../submission.js';
+import { checkSecrets, resolveOwner, specToRun, submitterOf } from '../submission.js';
 import { findTemplate } from '../templates.js';
 import { readSubmission } from '../uploads.js';
 import { templateResolver } from '../workflows.js';
@@ -89,12 +87,13 @@ export function jobRoutes(app: FastifyInstance, { ctx }: RouteDeps): void {
         ...(template ? { spec: template.rawSpec } : {}),
       });
       const text = sub.text;
-      const bound = applyParams(loadSpec(text).spec, parseParamArgs(req.query.param));
-      const { params } = bound;
       // Workflows (seed 004): `use` stages become the stages of the templates they name.
-      const spec = await expandWorkflow(bound.spec, params, templateResolver(ctx.store, p), {
-        ...(template ? { template: template.name } : {}),
-      });
+      const { spec, params } = await specToRun(
+        text,
+        parseParamArgs(req.query.param),
+        templateResolver(ctx.store, p),
+        template ? { template: template.name } : {},
+      );
       const owner = await resolveOwner(ctx.store, p, spec.owner);
       const submitter = submitterOf(req, p);
       await checkSecrets(ctx.store, spec, owner);
@@ -105,7 +104,7 @@ export function jobRoutes(app: FastifyInstance, { ctx }: RouteDeps): void {
         owner,
         submitter,
         held: checked.held,
-        params: spec.params && spec.params.length > 0 ? params : null,
+        params,
         template: template ? { name: template.name, version: template.version } : null,
       });
       const job = await sub.done(created);
