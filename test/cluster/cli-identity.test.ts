@@ -3,15 +3,12 @@
  * membership, a secret and tokens with the CLI; the new user's token works and shows who it is; a
  * read-only token cannot submit; a revoked token stops working; secret values never come back.
  */
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN, type ServerProc, startServer } from '../helpers/cluster.js';
+import { runCli, type ServerProc, startServer } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/embedded.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const BIN = path.join(ROOT, 'bin/jobhub.js');
 let server: ServerProc;
 let dir: string;
 
@@ -23,20 +20,13 @@ afterAll(async () => {
   await server?.kill('SIGKILL');
 });
 
-function cli(args: string[], opts: { token?: string; input?: string } = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: dir,
-    encoding: 'utf8',
-    input: opts.input ?? '',
-    env: { ...process.env, NO_COLOR: '1', JOBHUB_SERVER: server.url, JOBHUB_TOKEN: opts.token ?? ADMIN },
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const cli = (args: string[], opts: { token?: string; input?: string } = {}) =>
+  runCli(server.url, args, { cwd: dir, ...opts });
 
 function ok(args: string[], opts: { token?: string; input?: string } = {}): string {
   const r = cli(args, opts);
-  expect(r.code, `jobhub ${args.join(' ')}: ${r.err}`).toBe(0);
-  return r.out;
+  expect(r.code, `jobhub ${args.join(' ')}: ${r.stderr}`).toBe(0);
+  return r.stdout;
 }
 
 describe('jobhub user, org, member, secret, token, whoami', () => {
@@ -82,7 +72,7 @@ describe('jobhub user, org, member, secret, token, whoami', () => {
     ok(['token', 'revoke', made.record.id]);
     const after = cli(['whoami'], { token: made.token });
     expect(after.code).not.toBe(0);
-    expect(after.err).toMatch(/token/i);
+    expect(after.stderr).toMatch(/token/i);
   });
 
   it('a read-only token reads but cannot submit, and says so', () => {
@@ -94,7 +84,7 @@ describe('jobhub user, org, member, secret, token, whoami', () => {
     expect(cli(['jobs'], { token: made.token }).code).toBe(0);
     const submit = cli(['submit', 'job.yaml'], { token: made.token });
     expect(submit.code).not.toBe(0);
-    expect(submit.err).toMatch(/scope \(read\)/);
+    expect(submit.stderr).toMatch(/scope \(read\)/);
   });
 
   it('removes members and secrets; a non-admin cannot make users', () => {
@@ -107,6 +97,6 @@ describe('jobhub user, org, member, secret, token, whoami', () => {
     };
     const refused = cli(['user', 'create', 'mallory'], { token: ivo.token });
     expect(refused.code).not.toBe(0);
-    expect(refused.err).toMatch(/only a server admin/);
+    expect(refused.stderr).toMatch(/only a server admin/);
   });
 });

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import {
   api,
   eventually,
   type Proc,
+  runCli,
   type ServerProc,
   startAgent,
   startServer,
@@ -33,15 +34,7 @@ afterAll(async () => {
   await server?.kill('SIGKILL');
 });
 
-function cli(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: dir,
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1', JOBHUB_SERVER: server.url, JOBHUB_TOKEN: ADMIN, ...env },
-    timeout: 60_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (args: string[], env: Record<string, string> = {}) => runCli(server.url, args, { cwd: dir, env });
 
 function file(name: string, text: string): string {
   const p = path.join(dir, name);

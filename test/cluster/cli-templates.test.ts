@@ -2,23 +2,20 @@
  * The template commands against a real server process and agent: `template push|list|show`,
  * `submit --template NAME[@V] --param`, `submit FILE --param`, `jobs --template`, `show`.
  */
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ADMIN,
   api,
   eventually,
   type Proc,
+  runCli,
   type ServerProc,
   startAgent,
   startServer,
 } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/embedded.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const BIN = path.join(ROOT, 'bin/jobhub.js');
 let server: ServerProc;
 let agent: Proc;
 let dir: string;
@@ -37,15 +34,7 @@ afterAll(async () => {
   await server?.kill('SIGKILL');
 });
 
-function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: dir,
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1', JOBHUB_SERVER: server.url, JOBHUB_TOKEN: ADMIN },
-    timeout: 60_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (args: string[]) => runCli(server.url, args, { cwd: dir });
 
 const spec = (word: string) => `name: greet
 params:

@@ -3,21 +3,17 @@
  * job fails) and after the server is SIGKILLed and restarted; a declared capacity is a semaphore;
  * an admin breaks a lock with the CLI and the next job goes. Overlap is read from lock events.
  */
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  ADMIN,
   api,
   eventually,
   type Proc,
+  runCli,
   type ServerProc,
   startAgent,
   startServer,
 } from '../helpers/cluster.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const BIN = path.join(ROOT, 'bin/jobhub.js');
 const procs: Proc[] = [];
 afterEach(async () => {
   await Promise.all(procs.splice(0).map((p) => p.kill('SIGKILL')));
@@ -68,13 +64,7 @@ async function connected(server: string, n: number): Promise<void> {
   });
 }
 
-function cli(server: ServerProc, args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1', JOBHUB_SERVER: server.url, JOBHUB_TOKEN: ADMIN },
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const cli = (server: ServerProc, args: string[]) => runCli(server.url, args);
 
 describe('locks across processes', () => {
   it("releases a job's lock when its node dies: the task is lost, the next job takes the lock", async () => {
@@ -127,19 +117,18 @@ describe('locks across processes', () => {
       ids.push(await submit(server.url, spec(`lab-${i}`, 'alpha', 'lab', 'sleep 0.5')));
     const listed = await eventually(async () => {
       const r = cli(server, ['locks']);
-      return /lab\s+shared\s+2\s+job \d+ \(shared\), job \d+ \(shared\)\s+job \d+/.test(r.out)
-        ? r.out
+      return /lab\s+shared\s+2\s+job \d+ \(shared\), job \d+ \(shared\)\s+job \d+/.test(r.stdout)
+        ? r.stdout
         : undefined;
     });
     expect(listed).toMatch(/^NAME\s+STATE\s+CAPACITY\s+HELD BY\s+QUEUE/);
     for (const id of ids) expect(await finished(server.url, id)).toBe('succeeded');
     const spans = await Promise.all(ids.map((id) => held(server.url, id, 'lab')));
-    for (const s of spans) {
-      const at = s[0];
-      const holding = spans.filter((x) => x[0] <= at && at < x[1]).length;
-      expect(holding).toBeLessThanOrEqual(2);
-    }
-    expect(spans.filter((x) => x[0] < spans[0]![1]).length).toBe(2); // two ran together
+    // Holders at each acquisition: never more than the capacity, and two did run together. (Which
+    // holder lets go first is not fixed, so this looks at every acquisition, not the first job's.)
+    const holding = spans.map((s) => spans.filter((x) => x[0] <= s[0] && s[0] < x[1]).length);
+    for (const n of holding) expect(n).toBeLessThanOrEqual(2);
+    expect(Math.max(...holding)).toBe(2);
 
     const stuck = await submit(server.url, spec('stuck', 'alpha', 'k', 'sleep 1000'));
     const waiting = await submit(server.url, spec('waiting', 'alpha', 'k', 'true'));
@@ -148,8 +137,8 @@ describe('locks across processes', () => {
       return j.waitingFor?.startsWith(`lock k held by job ${stuck}`) ? true : undefined;
     });
     const broke = cli(server, ['lock', 'break', 'k']);
-    expect(broke.code, broke.err).toBe(0);
-    expect(broke.out).toContain(`job(s) ${stuck} hold it no more`);
+    expect(broke.code, broke.stderr).toBe(0);
+    expect(broke.stdout).toContain(`job(s) ${stuck} hold it no more`);
     expect(await finished(server.url, waiting)).toBe('succeeded');
     expect((await api<{ status: string }>(server.url, 'GET', `/api/v1/jobs/${stuck}`)).status).toBe(
       'running',

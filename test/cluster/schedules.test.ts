@@ -4,23 +4,20 @@
  * ticks fires the overdue one once when it comes back, then goes on; pause stops it. The CLI sets,
  * lists and pauses schedules.
  */
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
-  ADMIN,
   api,
   eventually,
   type Proc,
+  runCli,
   type ServerProc,
   startAgent,
   startServer,
 } from '../helpers/cluster.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const BIN = path.join(ROOT, 'bin/jobhub.js');
 const PG = process.env.JOBHUB_TEST_PG_URL;
 if (!PG)
   console.warn(
@@ -48,13 +45,7 @@ stages:
     tasks: [{name: t, shell: {command: "echo size=$JOBHUB_PARAM_SIZE"}}]
 `;
 
-function cli(server: ServerProc, args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1', JOBHUB_SERVER: server.url, JOBHUB_TOKEN: ADMIN },
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const cli = (server: ServerProc, args: string[]) => runCli(server.url, args);
 
 /** The ticks the scheduler fired, from its audit events: tick time and job id, in order. */
 async function fired(server: string): Promise<Array<{ tick: string; jobId: number }>> {
@@ -83,8 +74,10 @@ async function firedIn(dataDir: string): Promise<Array<{ tick: string; jobId: nu
 async function setUp(server: ServerProc): Promise<void> {
   await api(server.url, 'POST', '/api/v1/templates', TEMPLATE);
   const set = cli(server, ['schedule', 'set', 'tick', '--cron', '*/2 * * * * *', '--param', 'size=3']);
-  expect(set.code, set.err).toBe(0);
-  expect(set.out).toMatch(/scheduled template tick \(newest version\): "\*\/2 \* \* \* \* \*" in UTC, next /);
+  expect(set.code, set.stderr).toBe(0);
+  expect(set.stdout).toMatch(
+    /scheduled template tick \(newest version\): "\*\/2 \* \* \* \* \*" in UTC, next /,
+  );
 }
 
 describe('schedules', () => {
@@ -114,7 +107,7 @@ describe('schedules', () => {
         return f.length >= 4 ? f : undefined;
       }, 20_000);
       const paused = cli(b, ['schedule', 'pause', 'tick']);
-      expect(paused.code, paused.err).toBe(0);
+      expect(paused.code, paused.stderr).toBe(0);
       const atPause = (await fired(a.url)).length;
       // Each tick once: distinct ticks, two seconds apart, one job each.
       const all = await fired(a.url);
@@ -134,7 +127,7 @@ describe('schedules', () => {
       await new Promise((r) => setTimeout(r, 3000));
       expect((await fired(a.url)).length).toBeLessThanOrEqual(atPause + 1);
       const list = cli(a, ['schedule', 'list']);
-      expect(list.out).toMatch(/tick\s+newest\s+\*\/2 \* \* \* \* \*\s+UTC\s+paused\s+job \d+ at/);
+      expect(list.stdout).toMatch(/tick\s+newest\s+\*\/2 \* \* \* \* \*\s+UTC\s+paused\s+job \d+ at/);
     },
     60_000,
   );

@@ -9,18 +9,16 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ADMIN,
   api,
   eventually,
   type Proc,
+  runCli,
   type ServerProc,
   startAgent,
   startServer,
 } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/embedded.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const BIN = path.join(ROOT, 'bin/jobhub.js');
 const isRoot = process.getuid?.() === 0;
 let server: ServerProc;
 let agent: Proc;
@@ -49,15 +47,7 @@ afterAll(async () => {
   await server?.kill('SIGKILL');
 });
 
-function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: dir,
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1', JOBHUB_SERVER: server.url, JOBHUB_TOKEN: ADMIN },
-    timeout: 60_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (args: string[]) => runCli(server.url, args, { cwd: dir });
 
 function file(name: string, text: string): string {
   const p = path.join(dir, name);

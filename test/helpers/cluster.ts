@@ -2,7 +2,7 @@
  * Test harness for a real cluster: a `jobhub server` process, `jobhub agent` processes (each in its
  * own network namespace with its own IP where `ip netns` works, as root on CI), real HTTP.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { tempDir } from './embedded.js';
@@ -130,6 +130,34 @@ export function startAgent(opts: AgentOpts): Proc & { dataDir: string } {
     ? spawn('ip', ['netns', 'exec', opts.netns, process.execPath, ...args], { env })
     : spawn(process.execPath, args, { env });
   return { ...watch(child), dataDir };
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the jobhub CLI against a server (as the admin unless `token` says otherwise). */
+export function runCli(
+  server: string,
+  args: string[],
+  opts: { cwd?: string; token?: string; input?: string; env?: Record<string, string> } = {},
+): CliResult {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    encoding: 'utf8',
+    input: opts.input ?? '',
+    env: {
+      ...process.env,
+      NO_COLOR: '1',
+      JOBHUB_SERVER: server,
+      JOBHUB_TOKEN: opts.token ?? ADMIN,
+      ...opts.env,
+    },
+    timeout: 60_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 export async function api<T>(
