@@ -52,6 +52,7 @@ export interface AttemptDeps {
 /** Why the agent ended an attempt itself; the first one wins. */
 type EndCause =
   | { kind: 'stop'; reason: string }
+  | { kind: 'abandon'; reason: string }
   | { kind: 'timeout' }
   | { kind: 'probe_timeout'; text: string }
   | { kind: 'error'; text: string };
@@ -110,6 +111,11 @@ export class Attempt {
    */
   stop(reason: string, graceMs: number): void {
     this.end({ kind: 'stop', reason }, graceMs);
+  }
+
+  /** As stop, but on the agent's own account (it is stopping, or lost its server): `abandoned`. */
+  abandon(reason: string, graceMs: number): void {
+    this.end({ kind: 'abandon', reason }, graceMs);
   }
 
   /** SIGKILL to the group at once, synchronously: for a process about to die itself. */
@@ -280,6 +286,7 @@ export class Attempt {
     const kill = `SIGTERM to ${what}, SIGKILL after ${shortDuration(graceMs)}`;
     switch (cause.kind) {
       case 'stop':
+      case 'abandon':
         this.line('system', `stopping: ${cause.reason} (${kill})`);
         break;
       case 'timeout':
@@ -317,6 +324,8 @@ export class Attempt {
       switch (cause.kind) {
         case 'stop':
           return { outcome: 'stopped', text: `stopped: ${cause.reason}` };
+        case 'abandon':
+          return { outcome: 'abandoned', text: `stopped by its agent: ${cause.reason}` };
         case 'timeout':
           return { outcome: 'timeout', text: `timed out after ${shortDuration(this.task.timeoutMs ?? 0)}` };
         case 'probe_timeout':

@@ -33,6 +33,8 @@ export interface ConnectionOptions {
   onCommand: (cmd: AgentCommand) => void;
   /** Called when the server was silent too long: stop what runs (the server gave it up). */
   onFence: (reason: string) => void;
+  /** The node's draining began or ended (told at each welcome, and when it changes). Default: ignored. */
+  onDrain?: (on: boolean) => void;
   /** Status lines for the agent's own log. */
   log: (line: string) => void;
   /** First reconnect delay, doubled up to `maxBackoffMs`. Defaults 250ms and 10s. */
@@ -135,6 +137,7 @@ export class AgentConnection {
         instance: this.instance,
         running: this.opts.running(),
         outboxSeq: this.opts.outbox.high,
+        outboxAcked: this.opts.outbox.acked,
       });
     });
     ws.on('message', (data) => this.onMessage(decode<ServerMessage>(data)));
@@ -187,6 +190,7 @@ export class AgentConnection {
         this.state = 'live';
         this.backoff = this.opts.minBackoffMs ?? 250;
         this.fenced = false;
+        this.opts.onDrain?.(m.draining === true);
         this.opts.log(
           `connected to ${this.opts.servers[this.serverIndex % this.opts.servers.length]} as node ${m.nodeId}`,
         );
@@ -199,6 +203,9 @@ export class AgentConnection {
         this.opts.onCommand(m.command);
         return;
       case 'heartbeat':
+        return;
+      case 'drain':
+        this.opts.onDrain?.(m.on);
         return;
       case 'refused':
         this.opts.log(`server refused the session: ${m.reason}`);

@@ -118,13 +118,13 @@ export class LocalAgent implements AgentEndpoint {
   }
 
   /**
-   * Stops every running attempt (as `task.stop` with reason `agent stopping`), waits for them and for
+   * Stops every running attempt (reason `agent stopping`, reported `abandoned`), waits for them and for
    * cleanups under way, then flushes the logs. Later `task.start`s fail. Idempotent.
    */
   stop(graceMs: number): Promise<void> {
     this.stopping ??= (async () => {
-      for (const key of [...this.waiting.keys()]) this.unqueue(key, 'agent stopping');
-      for (const attempt of this.attempts.values()) attempt.stop('agent stopping', graceMs);
+      for (const key of [...this.waiting.keys()]) this.unqueue(key, 'agent stopping', 'abandoned');
+      for (const attempt of this.attempts.values()) attempt.abandon('agent stopping', graceMs);
       await Promise.all([...this.attempts.values()].map((a) => a.done));
       await Promise.all(this.cleanups);
       this.logs.flush();
@@ -157,10 +157,13 @@ export class LocalAgent implements AgentEndpoint {
     ];
   }
 
-  /** Stops every running attempt, as `task.stop` would; later starts still work. */
+  /**
+   * Stops every running attempt on the agent's own account (it lost its server): reported as
+   * `abandoned`, so the server counts them lost, not stopped on request. Later starts still work.
+   */
   stopAll(reason: string, graceMs: number): void {
-    for (const key of [...this.waiting.keys()]) this.unqueue(key, reason);
-    for (const attempt of this.attempts.values()) attempt.stop(reason, graceMs);
+    for (const key of [...this.waiting.keys()]) this.unqueue(key, reason, 'abandoned');
+    for (const attempt of this.attempts.values()) attempt.abandon(reason, graceMs);
   }
 
   /** Attempts started and not yet reported as exited. */
@@ -184,7 +187,7 @@ export class LocalAgent implements AgentEndpoint {
       });
       return;
     }
-    if (this.maxRunning > 0 && this.attempts.size >= this.maxRunning) {
+    if (this.earlierRunning(ref) || (this.maxRunning > 0 && this.attempts.size >= this.maxRunning)) {
       this.waiting.set(key, { ref, task });
       return;
     }
@@ -216,7 +219,7 @@ export class LocalAgent implements AgentEndpoint {
    * failures), then every process left with the job's tag, wherever it went.
    */
   /** Removes a start still waiting for a slot, reporting it stopped before it started. */
-  private unqueue(key: string, reason: string): boolean {
+  private unqueue(key: string, reason: string, outcome: 'stopped' | 'abandoned' = 'stopped'): boolean {
     const w = this.waiting.get(key);
     if (!w) return false;
     this.waiting.delete(key);
@@ -225,7 +228,7 @@ export class LocalAgent implements AgentEndpoint {
       type: 'task.exited',
       ref: w.ref,
       ts,
-      outcome: 'stopped',
+      outcome,
       exitCode: null,
       signal: null,
       text: `stopped before it started: ${reason}`,
@@ -235,14 +238,24 @@ export class LocalAgent implements AgentEndpoint {
 
   /** A slot freed: the longest-waiting start goes. */
   private startWaiting(): void {
-    while (this.waiting.size > 0 && (this.maxRunning === 0 || this.attempts.size < this.maxRunning)) {
-      const [key, w] = this.waiting.entries().next().value as [
-        string,
-        { ref: AttemptRef; task: ResolvedTask },
-      ];
+    for (const [key, w] of [...this.waiting]) {
+      if (this.maxRunning > 0 && this.attempts.size >= this.maxRunning) return;
+      if (this.earlierRunning(w.ref)) continue;
       this.waiting.delete(key);
       this.start(w.ref, w.task);
     }
+  }
+
+  /**
+   * An earlier attempt of the same task still runs here: the one the server gave up and is having
+   * stopped (it may take its stop grace). Its retry waits for it, so the task never runs twice at once.
+   */
+  private earlierRunning(ref: AttemptRef): boolean {
+    for (const a of this.attempts.values()) {
+      if (a.ref.jobId === ref.jobId && a.ref.taskId === ref.taskId && a.ref.attempt < ref.attempt)
+        return true;
+    }
+    return false;
   }
 
   private cleanup(jobId: number, graceMs: number): void {
@@ -304,7 +317,14 @@ export class LocalAgent implements AgentEndpoint {
 
   /** The last task of its job here ended: its leftovers go before its end is reported. */
   private reportAfterCleanup(report: Extract<AgentReport, { type: 'task.exited' }>): void {
-    const work = reapTagged(`${this.nodeId}/${report.ref.jobId}/`, this.killGraceMs)
+    // Another attempt of the job may have started here since (the retry of an attempt the server
+    // gave up while this one was being stopped): its processes are not leftovers.
+    const ended = refKey(report.ref);
+    const keep = (tag: string) => {
+      const key = tag.slice(tag.indexOf('/') + 1);
+      return key !== ended && (this.attempts.has(key) || this.waiting.has(key));
+    };
+    const work = reapTagged(`${this.nodeId}/${report.ref.jobId}/`, this.killGraceMs, { keep })
       .then(async ({ found }) => {
         const containers = await this.removeContainers(report.ref.jobId);
         this.taskFiles?.forget(report.ref.jobId);

@@ -99,6 +99,9 @@ export type AttemptOutcome =
   | 'succeeded' // exit code 0
   | 'failed' // non-zero exit, or killed by a signal it was not sent by us
   | 'stopped' // stopped on request (task.stop)
+  // Ended by the agent on its own, not asked to: the agent is stopping, or lost its server. The
+  // server counts the attempt as lost (retried as the spec says), never as stopped on request.
+  | 'abandoned'
   | 'timeout' // exceeded timeoutMs
   | 'probe_timeout' // long-running task not ready before the readiness deadline
   | 'start_error'; // could not be started (bad command, bad working directory, ...)

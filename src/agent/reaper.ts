@@ -15,9 +15,9 @@ const TAG_ENTRY = `${TASK_TAG_VAR}=`;
  * process of job 42 on node-1). Reads /proc/<pid>/environ; processes it may not read (other users),
  * zombies (empty environ) and this process itself are skipped. Returns [] where /proc does not exist.
  */
-export function findTaggedPids(prefix: string): number[] {
+export function findTaggedPids(prefix: string, keep?: (tag: string) => boolean): number[] {
   return scanTags()
-    .filter(([, tag]) => tag.startsWith(prefix))
+    .filter(([, tag]) => tag.startsWith(prefix) && !keep?.(tag))
     .map(([pid]) => pid);
 }
 
@@ -53,14 +53,18 @@ function scanTags(): Array<[pid: number, tag: string]> {
  * many jobs end at once (a busy agent), each does not pay for its own scan.
  */
 class BatchedScanner {
-  private pending: Array<{ prefix: string; resolve: (pids: number[]) => void }> = [];
+  private pending: Array<{
+    prefix: string;
+    keep: ((tag: string) => boolean) | undefined;
+    resolve: (pids: number[]) => void;
+  }> = [];
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly windowMs: number) {}
 
-  find(prefix: string): Promise<number[]> {
+  find(prefix: string, keep?: (tag: string) => boolean): Promise<number[]> {
     return new Promise((resolve) => {
-      this.pending.push({ prefix, resolve });
+      this.pending.push({ prefix, keep, resolve });
       this.timer ??= setTimeout(() => this.flush(), this.windowMs);
     });
   }
@@ -70,8 +74,8 @@ class BatchedScanner {
     const batch = this.pending;
     this.pending = [];
     const tags = scanTags();
-    for (const { prefix, resolve } of batch) {
-      resolve(tags.filter(([, tag]) => tag.startsWith(prefix)).map(([pid]) => pid));
+    for (const { prefix, keep, resolve } of batch) {
+      resolve(tags.filter(([, tag]) => tag.startsWith(prefix) && !keep?.(tag)).map(([pid]) => pid));
     }
   }
 }
@@ -86,6 +90,8 @@ export interface ReapOptions {
    * in uninterruptible sleep lingers), sending SIGKILL again to any still tagged. Default 1000 ms.
    */
   killWaitMs?: number;
+  /** Tags (with the prefix) to leave alone, e.g. the attempts still running. Default: none. */
+  keep?: (tag: string) => boolean;
 }
 
 export interface ReapResult {
@@ -106,10 +112,11 @@ export async function reapTagged(
   opts: ReapOptions = {},
 ): Promise<ReapResult> {
   const pollMs = opts.pollMs ?? 50;
-  const first = await scanner.find(prefix);
+  const keep = opts.keep;
+  const first = await scanner.find(prefix, keep);
   if (first.length === 0) return { found: 0, killed: 0 };
   for (const pid of first) signal(pid, 'SIGTERM');
-  let left = await waitGone(prefix, graceMs, pollMs);
+  let left = await waitGone(prefix, graceMs, pollMs, keep);
   const killed = new Set<number>();
   const killDeadline = performance.now() + (opts.killWaitMs ?? 1000);
   while (left.length > 0) {
@@ -119,19 +126,24 @@ export async function reapTagged(
     }
     const rest = killDeadline - performance.now();
     if (rest <= 0) break;
-    left = await waitGone(prefix, rest, pollMs);
+    left = await waitGone(prefix, rest, pollMs, keep);
   }
   return { found: first.length, killed: killed.size };
 }
 
 /** Polls until no process carries the tag or `ms` have passed; returns the pids still tagged. */
-async function waitGone(prefix: string, ms: number, pollMs: number): Promise<number[]> {
+async function waitGone(
+  prefix: string,
+  ms: number,
+  pollMs: number,
+  keep: ((tag: string) => boolean) | undefined,
+): Promise<number[]> {
   const deadline = performance.now() + ms;
-  let left = findTaggedPids(prefix);
+  let left = findTaggedPids(prefix, keep);
   while (left.length > 0 && performance.now() < deadline) {
     const pause = Math.min(pollMs, Math.max(0, deadline - performance.now()));
     await new Promise((resolve) => setTimeout(resolve, pause));
-    left = findTaggedPids(prefix);
+    left = findTaggedPids(prefix, keep);
   }
   return left;
 }

@@ -28,6 +28,12 @@ export type AgentMessage =
       running: AttemptRef[];
       /** The highest report seq the agent has written (0: none). */
       outboxSeq: number;
+      /**
+       * The highest report seq a server acknowledged to it (those reports are gone from its outbox).
+       * A server whose stored watermark lags (it crashed before saving it) starts from here.
+       * Absent (older agents): 0.
+       */
+      outboxAcked?: number;
     }
   | { t: 'report'; seq: number; report: AgentReport }
   | { t: 'heartbeat'; ts: number };
@@ -42,8 +48,12 @@ export type ServerMessage =
       /** How often to send heartbeats, and after how much silence the peer counts as gone. */
       heartbeatMs: number;
       heartbeatTimeoutMs: number;
+      /** The node is draining (absent: not). */
+      draining?: boolean;
     }
   | { t: 'ack'; seq: number }
+  /** The node's draining began or ended: a draining agent lets its tasks finish when told to stop. */
+  | { t: 'drain'; on: boolean }
   | { t: 'command'; command: AgentCommand }
   | { t: 'heartbeat'; ts: number }
   /** The server refuses the session (bad hello, another session for the node); it closes next. */

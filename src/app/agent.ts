@@ -4,7 +4,8 @@
  *
  * Tasks do not survive an agent restart: a new agent process kills what a previous one of the same
  * node left running (processes found by their tag, containers by their labels), and the server counts
- * those attempts as lost.
+ * those attempts as lost. A stopped agent (SIGTERM) stops its tasks and reports them `abandoned`:
+ * lost too, retried as their spec says. Only when its node is draining does it first let them finish.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -121,6 +122,8 @@ export function startAgent(config: AgentConfig, log: (line: string) => void): Ru
       slots: config.concurrency,
     },
   });
+  /** Told by the server: a draining node's agent lets its tasks finish before it stops. */
+  let draining = false;
   connection = new AgentConnection({
     servers: config.servers,
     token: config.token,
@@ -131,6 +134,11 @@ export function startAgent(config: AgentConfig, log: (line: string) => void): Ru
     onFence: (reason) => {
       log(`stopping every task: ${reason}`);
       runner.stopAll(reason, config.stopGraceMs);
+    },
+    onDrain: (on) => {
+      if (on !== draining)
+        log(on ? 'this node is draining: no new tasks' : 'this node is no longer draining');
+      draining = on;
     },
     log,
     ...(ca ? { ca } : {}),
@@ -150,6 +158,10 @@ export function startAgent(config: AgentConfig, log: (line: string) => void): Ru
     stop() {
       stopping ??= (async () => {
         await ready;
+        if (draining && runner.runningCount() > 0) {
+          log(`draining: waiting for ${runner.runningCount()} task(s) to finish before stopping`);
+          while (runner.runningCount() > 0) await new Promise((r) => setTimeout(r, 100));
+        }
         await runner.stop(config.stopGraceMs);
         // Give the last reports (the stopped tasks) a moment to reach the server.
         const deadline = Date.now() + 2000;

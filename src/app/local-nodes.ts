@@ -52,6 +52,11 @@ export class LocalNodes implements Placer, AgentRegistry {
     return this.agents.get(nodeId);
   }
 
+  /** Ids of the local nodes started so far (all of them are "connected": they live in this process). */
+  connectedIds(): ReadonlySet<string> {
+    return new Set(this.agents.keys());
+  }
+
   /** Kills the jobs' processes on every local node, synchronously (see LocalAgent.killNow). */
   killNow(jobIds: readonly number[]): void {
     for (const agent of this.agents.values()) agent.killNow(jobIds);

@@ -44,6 +44,31 @@ export interface ServerConfig {
   retentionMs?: number;
   /** How often retention is checked. Default 1h (env JOBHUB_RETENTION_CHECK). */
   retentionCheckMs: number;
+  /** HTTP connection limits against slow clients (slowloris), see HttpTimeouts. */
+  http: HttpTimeouts;
+  /** On SIGTERM, requests under way get this long to finish; then their connections are closed.
+   * Default 10s (env JOBHUB_SHUTDOWN_GRACE). */
+  shutdownGraceMs: number;
+  /** External backends file (YAML or JSON, see docs/backends.md). Default: none (env JOBHUB_BACKENDS). */
+  backendsFile?: string;
+  /** The URL backends reach this server at (their hooks). Default: the address it listens on
+   * (env JOBHUB_PUBLIC_URL). */
+  publicUrl?: string;
+}
+
+/**
+ * How long the server waits on a client before it closes the connection: a client that sends its
+ * headers or body a byte at a time holds a socket, not a worker, but without limits such sockets
+ * pile up for ever.
+ */
+export interface HttpTimeouts {
+  /** Time to receive a request's headers. Default 20s (env JOBHUB_HEADERS_TIMEOUT). */
+  headersTimeoutMs: number;
+  /** Time to receive a whole request, body included (uploads: raise it for big files on slow
+   * links); 0: no limit. Default 10m (env JOBHUB_REQUEST_TIMEOUT). */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. Default 72s (env JOBHUB_KEEP_ALIVE_TIMEOUT). */
+  keepAliveTimeoutMs: number;
 }
 
 export interface ServerFlags {
@@ -62,6 +87,12 @@ export interface ServerFlags {
   maxJobFilesSize?: string;
   retention?: string;
   filesDir?: string;
+  backends?: string;
+  publicUrl?: string;
+  headersTimeout?: string;
+  requestTimeout?: string;
+  keepAliveTimeout?: string;
+  shutdownGrace?: string;
 }
 
 export function defaultServerConfig(): ServerConfig {
@@ -77,6 +108,8 @@ export function defaultServerConfig(): ServerConfig {
     maxFileSize: 1024 ** 3,
     maxJobFilesSize: 10 * 1024 ** 3,
     retentionCheckMs: 60 * 60 * 1000,
+    http: { headersTimeoutMs: 20_000, requestTimeoutMs: 10 * 60_000, keepAliveTimeoutMs: 72_000 },
+    shutdownGraceMs: 10_000,
   };
 }
 
@@ -103,6 +136,12 @@ function duration(name: string, value: string | undefined, fallback: number): nu
   if (ms === undefined || ms <= 0)
     throw new JobhubError('bad_request', `${name} "${value}" is not a duration (e.g. 5s)`);
   return ms;
+}
+
+/** A duration, or `0` for none. */
+function durationOrOff(name: string, value: string | undefined, fallback: number): number {
+  if (value !== undefined && value.trim() === '0') return 0;
+  return duration(name, value, fallback);
 }
 
 export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv, cwd: string): ServerConfig {
@@ -144,6 +183,10 @@ export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv, 
   );
   const filesDir = flags.filesDir ?? env.JOBHUB_FILES_DIR;
   if (filesDir) c.filesDir = path.resolve(cwd, filesDir);
+  const backends = flags.backends ?? env.JOBHUB_BACKENDS;
+  if (backends) c.backendsFile = path.resolve(cwd, backends);
+  const publicUrl = flags.publicUrl ?? env.JOBHUB_PUBLIC_URL;
+  if (publicUrl) c.publicUrl = publicUrl.replace(/\/+$/, '');
   const retention = flags.retention ?? env.JOBHUB_RETENTION;
   if (retention !== undefined && retention !== 'none') c.retentionMs = longDuration('--retention', retention);
   if (env.JOBHUB_RETENTION_CHECK)
@@ -166,6 +209,30 @@ export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv, 
     c.tlsCert = path.resolve(cwd, cert);
     c.tlsKey = path.resolve(cwd, key);
   }
+  c.http = {
+    headersTimeoutMs: duration(
+      '--headers-timeout',
+      flags.headersTimeout ?? env.JOBHUB_HEADERS_TIMEOUT,
+      c.http.headersTimeoutMs,
+    ),
+    requestTimeoutMs: durationOrOff(
+      '--request-timeout',
+      flags.requestTimeout ?? env.JOBHUB_REQUEST_TIMEOUT,
+      c.http.requestTimeoutMs,
+    ),
+    keepAliveTimeoutMs: duration(
+      '--keep-alive-timeout',
+      flags.keepAliveTimeout ?? env.JOBHUB_KEEP_ALIVE_TIMEOUT,
+      c.http.keepAliveTimeoutMs,
+    ),
+  };
+  if (c.http.requestTimeoutMs > 0 && c.http.headersTimeoutMs > c.http.requestTimeoutMs)
+    throw new JobhubError('bad_request', '--headers-timeout must not be longer than --request-timeout');
+  c.shutdownGraceMs = duration(
+    '--shutdown-grace',
+    flags.shutdownGrace ?? env.JOBHUB_SHUTDOWN_GRACE,
+    c.shutdownGraceMs,
+  );
   if (env.JOBHUB_ADMIN_TOKEN) c.adminToken = env.JOBHUB_ADMIN_TOKEN;
   if (env.JOBHUB_AGENT_TOKEN) c.agentToken = env.JOBHUB_AGENT_TOKEN;
   return c;

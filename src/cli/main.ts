@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import type { ServerFlags } from '../app/server-config.js';
-import { exitCodeOf, formatProblem, JobhubError, SpecInvalidError } from '../core/errors.js';
+import { exitCodeOf, formatProblem, JobhubError, SpecInvalidError, systemErrorOf } from '../core/errors.js';
 import type { AgentFlags } from './commands/agent.js';
 import type { SubmitOptions } from './commands/control.js';
 import type { JobsOptions, LogsOptions } from './commands/inspect.js';
@@ -47,14 +47,15 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
     .option('--json', 'stream events as JSON lines instead of the live view')
     .option('--stop-grace <duration>', 'time between SIGTERM and SIGKILL when stopping tasks (default 10s)')
     .option('--param <name=value>', "a value for one of the spec's params (repeatable)", collect, [])
+    .option('--ui', 'also serve the web UI and the API on 127.0.0.1 while the job runs (prints the URL)')
+    .option('--ui-port <port>', 'port of the web UI with --ui (default 0: a free port)')
     .addHelpText(
       'after',
       '\nExit codes: 0 succeeded, 1 failed, 2 invalid spec or usage, 130 stopped by Ctrl-C.\nCtrl-C stops the job cleanly; a second Ctrl-C kills its tasks at once.',
     )
     .action(
-      act(
-        async (file: string, opts: { data?: string; json?: boolean; stopGrace?: string; param?: string[] }) =>
-          (await import('./commands/run.js')).runCommand(file, opts, io),
+      act(async (file: string, opts: import('./commands/run.js').RunOptions) =>
+        (await import('./commands/run.js')).runCommand(file, opts, io),
       ),
     );
 
@@ -406,11 +407,32 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
     .option('--max-job-files-size <size>', "largest sum of one job's files (default 10GiB)")
     .option('--retention <duration>', 'remove the files of jobs ended longer ago, e.g. 30d (default: keep)')
     .option('--files-dir <dir>', 'where file contents are kept (default <data>/blobs, env JOBHUB_FILES_DIR)')
+    .option(
+      '--backends <file>',
+      'external backends (Jenkins, webhook) file, YAML or JSON (env JOBHUB_BACKENDS)',
+    )
+    .option('--public-url <url>', 'the URL backends reach this server at (env JOBHUB_PUBLIC_URL)')
     .option('--tls-cert <pem>', 'serve HTTPS (and WSS to agents) with this certificate (env JOBHUB_TLS_CERT)')
     .option('--tls-key <pem>', 'the private key of --tls-cert (env JOBHUB_TLS_KEY)')
     .option(
       '--rate-limit <n>',
       'requests a second per API token, bursts of twice that; 0: off (default 200, env JOBHUB_RATE_LIMIT)',
+    )
+    .option(
+      '--headers-timeout <duration>',
+      'time a client has to send its request headers (default 20s, env JOBHUB_HEADERS_TIMEOUT)',
+    )
+    .option(
+      '--request-timeout <duration>',
+      'time a client has to send a whole request, uploads included; 0: no limit (default 10m, env JOBHUB_REQUEST_TIMEOUT)',
+    )
+    .option(
+      '--keep-alive-timeout <duration>',
+      'an idle keep-alive connection is closed after this (default 72s, env JOBHUB_KEEP_ALIVE_TIMEOUT)',
+    )
+    .option(
+      '--shutdown-grace <duration>',
+      'on SIGTERM, time requests under way get to finish before their connections are closed (default 10s, env JOBHUB_SHUTDOWN_GRACE)',
     )
     .addHelpText(
       'after',
@@ -468,9 +490,10 @@ function reportError(err: unknown, io: CliIO): number {
     println(io.stderr, `${err.problems.length} problem${err.problems.length === 1 ? '' : 's'} in ${file}`);
     return exitCodeOf(err);
   }
-  if (err instanceof JobhubError) {
-    println(io.stderr, `jobhub: ${err.message}`);
-    return exitCodeOf(err);
+  const known = err instanceof JobhubError ? err : systemErrorOf(err); // e.g. an unusable data folder
+  if (known) {
+    println(io.stderr, `jobhub: ${known.message}`);
+    return exitCodeOf(known);
   }
   println(
     io.stderr,

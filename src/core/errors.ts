@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'placement_failed'
   | 'unavailable'
   | 'store_error'
+  | 'insufficient_storage'
   | 'internal';
 
 export interface ErrorDetail {
@@ -81,6 +82,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   placement_failed: 409,
   unavailable: 503,
   store_error: 500,
+  insufficient_storage: 507,
   internal: 500,
 };
 
@@ -99,6 +101,7 @@ const EXIT_CODE: Record<ErrorCode, number> = {
   placement_failed: 2,
   unavailable: 3,
   store_error: 3,
+  insufficient_storage: 3,
   internal: 3,
 };
 
@@ -106,6 +109,40 @@ const EXIT_CODE: Record<ErrorCode, number> = {
 export function codeOfHttpStatus(status: number): ErrorCode {
   const found = (Object.entries(HTTP_STATUS) as Array<[ErrorCode, number]>).find(([, s]) => s === status);
   return found?.[0] ?? (status >= 500 ? 'internal' : 'bad_request');
+}
+
+/** Error codes that say the disk is full: SQLite, Node's file system, PostgreSQL (disk_full, 53100). */
+const DISK_FULL = new Set(['SQLITE_FULL', 'ENOSPC', 'EDQUOT', '53100']);
+
+/** File system codes that mean "this folder cannot be used", with the words a user reads. */
+const FOLDER_PROBLEMS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOTDIR: 'a part of the path is not a folder',
+  ENOENT: 'no such file or folder',
+};
+
+/**
+ * A full disk or an unusable folder as a typed error with a message a user can act on; undefined
+ * for anything else. A full disk is `insufficient_storage` (HTTP 507): the server keeps serving
+ * reads and takes writes again once space is freed.
+ */
+export function systemErrorOf(err: unknown): JobhubError | undefined {
+  if (!(err instanceof Error) || err instanceof JobhubError) return undefined;
+  const e = err as Error & { code?: unknown; path?: unknown; syscall?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  if (DISK_FULL.has(code)) {
+    return new JobhubError(
+      'insufficient_storage',
+      `the server is out of disk space (${code}); free space and retry`,
+    );
+  }
+  const words = FOLDER_PROBLEMS[code];
+  if (words && typeof e.path === 'string' && typeof e.syscall === 'string') {
+    return new JobhubError('store_error', `cannot ${e.syscall} ${e.path}: ${words} (${code})`);
+  }
+  return undefined;
 }
 
 export function httpStatusOf(err: unknown): number {

@@ -42,7 +42,7 @@ export function applyAttemptReport(run: JobRun, report: AttemptReport, b: Change
     if (task.status === 'running') b.task(run, task, 'ready', { readyAt: report.ts });
     return {};
   }
-  run.stopSent.delete(task.id);
+  const stopAsked = run.stopSent.delete(task.id) || run.job.stopRequested;
   if (report.cleaned && task.nodeId) run.cleanedNodes.add(task.nodeId);
   const patch = {
     endedAt: report.ts,
@@ -50,8 +50,11 @@ export function applyAttemptReport(run: JobRun, report: AttemptReport, b: Change
     text: report.text,
     ...(report.startedAt !== undefined ? { startedAt: report.startedAt } : {}),
   };
-  if (report.outcome === 'succeeded' || report.outcome === 'stopped') {
-    b.task(run, task, report.outcome, patch);
+  // Ended by its agent on its own (stopping, or cut off from the server): as good as a lost node,
+  // unless a stop had been asked for anyway.
+  if (report.outcome === 'abandoned' && !stopAsked) return loseTask(run, task, report.text, b);
+  if (report.outcome === 'succeeded' || report.outcome === 'stopped' || report.outcome === 'abandoned') {
+    b.task(run, task, report.outcome === 'succeeded' ? 'succeeded' : 'stopped', patch);
     return {};
   }
   if (!mayRetry(run, task)) {

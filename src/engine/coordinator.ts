@@ -281,6 +281,8 @@ export class Coordinator {
         const followUps: Array<[TaskRecord, AttemptFollowUp]> = [];
         for (const t of run.tasks) {
           if (t.nodeId !== nodeId || !isTaskActive(t.status)) continue;
+          // A stopper runs in the coordinator, never on the agent: the agent cannot have lost it.
+          if (run.taskSpec(t).driver === 'stopper') continue;
           const ref = refOf(t);
           seen.add(key(ref));
           if (runningKeys.has(key(ref))) {
@@ -292,7 +294,8 @@ export class Coordinator {
                 graceMs: this.stopGraceMs,
               });
             }
-          } else if (t.nodeInstance === instance && run.job.placement) {
+          } else if ((t.nodeInstance === instance || t.nodeInstance === null) && run.job.placement) {
+            // Never received (sent to this instance, or while no agent had the node): start it.
             commands.push({ type: 'task.start', ref, task: resolveTask(run, t, run.taskSpec(t), ref) });
           } else {
             followUps.push([
@@ -442,6 +445,14 @@ export class Coordinator {
       await this.locks.reload();
       this.kick();
     });
+  }
+
+  /**
+   * A node's agent has reconciled: it takes work from now on. Jobs queued meanwhile (it registered
+   * before it was ready, so the kick of nodeConnected could not place them on it) are tried again.
+   */
+  nodeReady(): void {
+    this.kick();
   }
 
   /** Tries again to place every queued job (a node came, a node's drain ended, capacity freed). */

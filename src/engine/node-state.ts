@@ -5,7 +5,8 @@ export const NODE_TRANSITIONS: Record<NodeState, readonly NodeState[]> = {
   idle: ['busy', 'draining', 'down', 'left'],
   busy: ['idle', 'draining', 'down', 'left'],
   draining: ['idle', 'busy', 'down', 'left'],
-  down: ['idle', 'left'],
+  // busy: a node back from down may already have work waiting for it (a lost task's retry).
+  down: ['idle', 'busy', 'left'],
   left: ['idle'],
 };
 

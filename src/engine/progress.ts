@@ -62,13 +62,22 @@ function endJob(run: JobRun, ctx: StepContext): void {
   }
 }
 
-/** Stopper tasks end once every task they stop has ended. */
+/**
+ * Stopper tasks end once every task they stop has ended. Until then their stops are (re)sent: which
+ * stops were sent is not stored, so after a server restart (or a lease takeover) a stopper that was
+ * running would otherwise wait forever for a stop that never reached the agent.
+ */
 function finishStoppers(run: JobRun, ctx: StepContext): void {
   for (const t of run.tasks) {
     if (t.status !== 'running') continue;
     const spec = run.taskSpec(t);
     if (spec.driver !== 'stopper') continue;
     const targets = stopperTargets(run, t, spec);
+    for (const target of targets) {
+      if (isTaskActive(target.status) && !run.stopSent.has(target.id)) {
+        ctx.stop(run, target, `by stopper ${run.label(t)}`);
+      }
+    }
     if (targets.every((x) => isTaskTerminal(x.status))) {
       const n = targets.filter((x) => x.status === 'stopped').length;
       ctx.b.task(run, t, 'succeeded', {

@@ -66,6 +66,7 @@ export class AgentGateway implements AgentRegistry {
   private readonly pendingReady = new Map<string, (cmds: AgentCommand[]) => void>();
   private readonly heardSinceFlush = new Set<string>();
   private timers: NodeJS.Timeout[] = [];
+  private unsubscribe: (() => void) | undefined;
   /** When this server became the lease holder: nodes get a full timeout from then to show up. */
   private watchingSince = 0;
   readonly heartbeatMs: number;
@@ -85,6 +86,15 @@ export class AgentGateway implements AgentRegistry {
       this.instances.set(m.node, m.instance);
     });
     await this.opts.link.listen('revoked', (tokenId) => this.revoked(tokenId));
+    // A node's draining (decided by the lease holder, here or on another replica) is told to its agent.
+    this.unsubscribe = this.opts.bus.subscribe((m) => {
+      if (m.kind !== 'events') return;
+      for (const e of m.events) {
+        if (e.type !== 'node.state' || !e.nodeId || (e.to === 'draining') === (e.from === 'draining'))
+          continue;
+        this.sessions.get(e.nodeId)?.drain(e.to === 'draining');
+      }
+    });
     server.on('upgrade', (req, socket, head) => void this.upgrade(req, socket, head));
     this.timers.push(setInterval(() => void this.check(), Math.min(1000, this.heartbeatMs)));
     this.timers.push(setInterval(() => void this.flushHeard(), this.heartbeatMs));
@@ -145,6 +155,7 @@ export class AgentGateway implements AgentRegistry {
   close(): void {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    this.unsubscribe?.();
     for (const s of this.sessions.values()) s.close('server stopping');
     this.wss.close();
   }
@@ -223,7 +234,12 @@ export class AgentGateway implements AgentRegistry {
         },
         closed: (s) => {
           this.sessionTokens.delete(s);
-          if (s.nodeId && this.sessions.get(s.nodeId) === s) this.sessions.delete(s.nodeId);
+          if (s.nodeId && this.sessions.get(s.nodeId) === s) {
+            this.sessions.delete(s.nodeId);
+            // The only server knows no agent has the node now: a start sent meanwhile reaches no
+            // instance, and is sent again to whichever instance connects next (see reconcile).
+            if (this.opts.mode === 'direct') this.instances.delete(s.nodeId);
+          }
           if (s.nodeId && s.instance) this.pendingReady.delete(`${s.nodeId}/${s.instance}`);
         },
       });
@@ -266,6 +282,7 @@ export class AgentGateway implements AgentRegistry {
       const c = this.opts.coordinator();
       if (!c) throw new Error('no coordinator');
       await c.reconcile(nodeId, instance, running).then(deliver);
+      c.nodeReady();
       return;
     }
     this.pendingReady.set(`${nodeId}/${instance}`, deliver);
@@ -293,7 +310,7 @@ export class AgentGateway implements AgentRegistry {
     }
     const ackedSeq =
       this.opts.mode === 'inbox' ? await this.opts.store.nodeReportHigh(node.id) : node.reportSeq;
-    return { nodeId: node.id, ackedSeq };
+    return { nodeId: node.id, ackedSeq, draining: node.state === 'draining' };
   }
 
   /** Heartbeats received here since the last flush, stamped in the store for the lease holder. */

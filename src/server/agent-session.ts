@@ -11,7 +11,10 @@ import type { NodeInfo } from '../core/types.js';
 
 export interface SessionHooks {
   /** Registers the node from its hello; returns the watermark of applied reports. */
-  register(info: NodeInfo, instance: string): Promise<{ nodeId: string; ackedSeq: number }>;
+  register(
+    info: NodeInfo,
+    instance: string,
+  ): Promise<{ nodeId: string; ackedSeq: number; draining: boolean }>;
   /** Applies one report; resolves once it is stored. */
   apply(nodeId: string, report: AgentReport): Promise<void>;
   /** Records the watermark (called at most every few hundred ms, and at the end). */
@@ -37,6 +40,8 @@ export interface SessionHooks {
  * paused, TCP holds the agent back, and what it cannot send waits in its outbox on disk.
  */
 const PAUSE_AT = 512 * 1024;
+/** Commands kept for an agent still being reconciled; beyond, they are dropped (as when offline). */
+const MAX_EARLY_COMMANDS = 10_000;
 const RESUME_BELOW = 128 * 1024;
 
 export class AgentSession {
@@ -58,6 +63,8 @@ export class AgentSession {
   private readonly heartbeat: NodeJS.Timeout;
   private readonly helloTimeout: NodeJS.Timeout;
   private closed = false;
+  /** Commands for the node between its registration and its reconcile, sent after the latter. */
+  private readonly early: AgentCommand[] = [];
 
   constructor(
     private readonly ws: WebSocket,
@@ -75,6 +82,10 @@ export class AgentSession {
 
   deliver(cmd: AgentCommand): void {
     if (this.ready) this.send({ t: 'command', command: cmd });
+    // Registered, not yet reconciled: decisions taken meanwhile (a job.cleanup for a job the
+    // reconcile just ended) follow the reconcile's commands; dropped, the job would wait out its
+    // cleanup timeout.
+    else if (this.nodeId && this.early.length < MAX_EARLY_COMMANDS) this.early.push(cmd);
   }
 
   /** Ends the session (another one took over, or the server stops). */
@@ -120,11 +131,18 @@ export class AgentSession {
       ...m.info,
       addr: { ...m.info.addr, remoteAddr: this.remoteAddr, ip: m.info.addr?.ip || this.remoteAddr },
     };
-    const { nodeId, ackedSeq } = await this.hooks.register(info, m.instance);
+    const registered = await this.hooks.register(info, m.instance);
+    const nodeId = registered.nodeId;
+    // Reports a server acknowledged were applied, even when a crash kept the watermark from being
+    // saved: without this, a replay that will never come (the agent dropped them) is waited for and
+    // the node is never reconciled, so it gets no work.
+    const helloAcked = typeof m.outboxAcked === 'number' && m.outboxAcked <= m.outboxSeq ? m.outboxAcked : 0;
+    const ackedSeq = Math.max(registered.ackedSeq, helloAcked);
     this.nodeId = nodeId;
     this.instance = m.instance;
     this.applied = ackedSeq;
-    this.savedSeq = ackedSeq;
+    this.savedSeq = registered.ackedSeq;
+    if (ackedSeq > this.savedSeq) this.scheduleSave();
     this.target = m.outboxSeq;
     this.running = m.running ?? [];
     this.send({
@@ -134,6 +152,7 @@ export class AgentSession {
       ackedSeq,
       heartbeatMs: this.hooks.heartbeatMs,
       heartbeatTimeoutMs: this.hooks.heartbeatTimeoutMs,
+      ...(registered.draining ? { draining: true } : {}),
     });
     await this.maybeReconcile();
   }
@@ -165,7 +184,7 @@ export class AgentSession {
     if (this.ready || !this.nodeId || !this.instance || this.applied < this.target) return;
     await this.hooks.reconcile(this.nodeId, this.instance, this.running, (cmds) => {
       this.ready = true;
-      for (const c of cmds) this.send({ t: 'command', command: c });
+      for (const c of [...cmds, ...this.early.splice(0)]) this.send({ t: 'command', command: c });
     });
   }
 
@@ -203,6 +222,11 @@ export class AgentSession {
     if (this.saveTimer) clearTimeout(this.saveTimer);
     this.chain = this.chain.then(() => this.save());
     this.hooks.closed(this);
+  }
+
+  /** Tells the agent its node's draining began or ended. */
+  drain(on: boolean): void {
+    this.send({ t: 'drain', on });
   }
 
   private send(m: ServerMessage): void {

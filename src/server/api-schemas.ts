@@ -41,6 +41,7 @@ const ERROR_CODE_SET: Record<ErrorCode, true> = {
   placement_failed: true,
   unavailable: true,
   store_error: true,
+  insufficient_storage: true,
   internal: true,
 };
 export const ERROR_CODES = Object.keys(ERROR_CODE_SET) as ErrorCode[];
@@ -415,6 +416,12 @@ export const EventsQuery = Type.Object({
     }),
   ),
   after: After,
+  tail: Type.Optional(
+    Type.Boolean({
+      default: false,
+      description: 'Start after the newest event: only what happens from now on (not with `after`)',
+    }),
+  ),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 })),
   follow: Follow,
 });
@@ -462,6 +469,14 @@ export const LogsQuery = Type.Object({
     Type.String({ minLength: 1, description: 'Task id, `stage/node/task`, `stage/task` or task name' }),
   ),
   after: After,
+  before: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      description:
+        'Only lines before this id, the last `limit` of them (in order): pages back through a large log; ' +
+        'a value above every id reads its tail. Not with follow',
+    }),
+  ),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 })),
   follow: Follow,
 });

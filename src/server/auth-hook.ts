@@ -46,9 +46,14 @@ export function needsToken(routePath: string): boolean {
     routePath.startsWith(API_PREFIX) &&
     !PUBLIC_API_PATHS.has(routePath) &&
     // (files) Agents fetch and upload a job's files with that job's token (routes/files.ts checks it).
-    !routePath.startsWith(AGENT_JOB_FILES_PREFIX)
+    !routePath.startsWith(AGENT_JOB_FILES_PREFIX) &&
+    // External backends report with the job's hook token (routes/backend-hooks.ts checks it).
+    !routePath.startsWith(BACKEND_HOOKS_PREFIX)
   );
 }
+
+/** Routes that authenticate with a job's hook token (`x-hook-token`) instead of an API token. */
+export const BACKEND_HOOKS_PREFIX = '/api/v1/hooks/';
 
 /** Routes that authenticate with a job's token (`x-job-token`) instead of an API token. */
 export const AGENT_JOB_FILES_PREFIX = '/api/v1/agent/jobs/';

@@ -130,6 +130,12 @@ export class PgLink implements ClusterLink {
     for (let i = 0; i < payload.length; i += PART_BYTES / 4)
       chunks.push(payload.slice(i, i + PART_BYTES / 4));
     const client = await this.sender.connect();
+    let broken: Error | undefined;
+    // Checked-out connections have no error listener of the pool's: a lost one must not end the process.
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       for (const [i, c] of chunks.entries()) {
@@ -140,7 +146,8 @@ export class PgLink implements ClusterLink {
       await client.query('ROLLBACK').catch(() => {});
       throw err;
     } finally {
-      client.release();
+      client.off('error', onError);
+      client.release(broken);
     }
   }
 

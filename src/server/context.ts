@@ -3,6 +3,7 @@
  * Routes never reach for globals and never write SQL: they use the store's methods and the
  * coordinator's.
  */
+import type { BackendServices } from '../backends/services.js';
 import type { Coordinator } from '../engine/coordinator.js';
 import type { EventBus } from '../engine/event-bus.js';
 import type { FileService } from '../files/file-service.js';
@@ -56,6 +57,8 @@ export interface ApiContext {
   files?: FileService;
   /** Checks the job tokens agents show for a job's files. */
   jobTokens?: JobTokens;
+  /** External backends (hook tokens, sealing their credentials); absent: the backend routes answer 503. */
+  backends?: BackendServices;
 }
 
 export type { NodeRecord };

@@ -28,12 +28,15 @@ export interface ControlPlaneOptions {
   now: () => number;
   /** How long a forwarded request waits for the lease holder. Default 10s. */
   forwardTimeoutMs?: number;
+  /** Refuses a submission before any job is made (a backend label naming no backend). Default: none. */
+  checkSubmit?: (input: SubmitInput) => Promise<void>;
 }
 
 export class ControlPlane {
   constructor(private readonly opts: ControlPlaneOptions) {}
 
   async submit(input: SubmitInput): Promise<JobRecord> {
+    await this.opts.checkSubmit?.(input);
     const c = this.opts.leader();
     if (c) return c.submit(input);
     const detail = await createJob(this.opts.store, input, this.opts.now());

@@ -17,12 +17,14 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
+import { defaultServerConfig, type HttpTimeouts } from '../app/server-config.js';
 import {
   codeOfHttpStatus,
   type ErrorDetail,
   httpStatusOf,
   JobhubError,
   SpecInvalidError,
+  systemErrorOf,
 } from '../core/errors.js';
 import { JOB_STATUSES, type JobStatus } from '../core/types.js';
 import type { Store } from '../store/store.js';
@@ -33,6 +35,8 @@ import { o2rRoutes } from './compat/o2r-routes.js';
 import type { ApiContext } from './context.js';
 import type { Metrics } from './metrics.js';
 import { DEFAULT_RATE_PER_SECOND, RateLimiter } from './rate-limit.js';
+import { backendHookRoutes } from './routes/backend-hooks.js';
+import { backendRoutes } from './routes/backends.js';
 import type { RouteDeps } from './routes/common.js';
 import { eventRoutes } from './routes/events.js';
 import { fileRoutes } from './routes/files.js';
@@ -46,6 +50,7 @@ import { specRoutes } from './routes/specs.js';
 import { systemRoutes } from './routes/system.js';
 import { templateRoutes } from './routes/templates.js';
 import { DEFAULT_HEARTBEAT_MS, SseRegistry } from './sse.js';
+import { webUiRoutes } from './web-ui.js';
 
 export interface HttpAppOptions {
   /** Largest request body, in bytes. Default 10 MiB. */
@@ -56,6 +61,10 @@ export interface HttpAppOptions {
   rateLimit?: number;
   /** Serve HTTPS with this PEM certificate and key. Default: plain HTTP. */
   https?: { cert: Buffer; key: Buffer };
+  /** Limits on slow clients. Default: headers 20s, whole request 10m, idle keep-alive 72s. */
+  timeouts?: HttpTimeouts;
+  /** Serve the web UI at `/` (from dist/web). Default true. */
+  webUi?: boolean;
 }
 
 /** A route the app registered, as `onRoute` saw it. */
@@ -78,8 +87,17 @@ const VERSION = (
 ).version;
 
 export async function buildHttpApp(ctx: ApiContext, opts: HttpAppOptions = {}): Promise<FastifyInstance> {
+  const t = opts.timeouts ?? defaultServerConfig().http;
+  // Node checks the header and request deadlines of open connections every so often (30s by
+  // default): a fraction of the shortest deadline, so a slow client is cut near its deadline.
+  const limits = {
+    headersTimeout: t.headersTimeoutMs,
+    connectionsCheckingInterval: Math.max(250, Math.min(5000, t.headersTimeoutMs / 4)),
+  };
   const app = Fastify({
-    ...(opts.https ? { https: opts.https } : {}),
+    ...(opts.https ? { https: { ...opts.https, ...limits } } : { http: limits }),
+    requestTimeout: t.requestTimeoutMs,
+    keepAliveTimeout: t.keepAliveTimeoutMs,
     logger: false,
     bodyLimit: opts.bodyLimit ?? 10 * 1024 * 1024,
     exposeHeadRoutes: false,
@@ -117,6 +135,15 @@ export async function buildHttpApp(ctx: ApiContext, opts: HttpAppOptions = {}): 
         { name: 'locks', description: 'Named locks jobs hold while they run (seed 002)' },
         { name: 'templates', description: 'Named, versioned job specs with parameters (seed 004)' },
         {
+          name: 'backends',
+          description: 'External backends (Jenkins, webhook) jobs pick by label (seed 002)',
+        },
+        {
+          name: 'hooks',
+          description:
+            "What an external backend calls with a job's hook token: status, progress, output, inputs",
+        },
+        {
           name: 'agents',
           description: "What agents call with a job's token: its inputs, workspace, outputs",
         },
@@ -141,6 +168,13 @@ export async function buildHttpApp(ctx: ApiContext, opts: HttpAppOptions = {}): 
             in: 'header',
             name: 'x-job-token',
             description: "A job's token, given to the agents that run its tasks: opens that job's files only",
+          },
+          hookToken: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'x-hook-token',
+            description:
+              "A job's hook token, given to the external backend that runs it: opens that job's hooks only",
           },
         },
       },
@@ -182,9 +216,13 @@ export async function buildHttpApp(ctx: ApiContext, opts: HttpAppOptions = {}): 
   lockRoutes(app, deps);
   templateRoutes(app, deps);
   scheduleRoutes(app, deps);
+  backendRoutes(app, deps);
+  backendHookRoutes(app, deps);
   // The seeds' own APIs, mapped onto jobhub's jobs.
   ascobRoutes(app, deps);
   o2rRoutes(app, deps);
+  // The browser app (src/web), hidden from the OpenAPI document.
+  if (opts.webUi !== false) webUiRoutes(app);
   return app;
 }
 
@@ -307,12 +345,14 @@ function validationAnswer(context: string | undefined, validation: AjvError[]): 
 
 /** The one mapping from anything thrown to an answer. */
 export function errorAnswer(err: unknown): ErrorAnswer {
+  const system = systemErrorOf(err); // a full disk: 507 with what to do, not an internal error
+  if (system) return errorAnswer(system);
   if (err instanceof SpecInvalidError) {
     return { status: 400, body: { error: err.message, code: 'spec_invalid', details: err.problems } };
   }
   if (err instanceof JobhubError) {
     const status = httpStatusOf(err);
-    if (status >= 500 && err.code !== 'unavailable') {
+    if (status >= 500 && err.code !== 'unavailable' && err.code !== 'insufficient_storage') {
       return { status, body: { error: 'internal error; see the server log', code: err.code } };
     }
     const body: ErrorAnswer['body'] = { error: err.message, code: err.code };

@@ -24,6 +24,8 @@ export interface ReplicaOptions {
   log: (line: string) => void;
   /** How often a replica without the lease tries for it, and the holder checks it. Default 1s. */
   leaseCheckMs?: number;
+  /** Called once the coordinator resumed its jobs (backends take their runs up). Default: nothing. */
+  onLead?: (c: Coordinator) => Promise<void>;
 }
 
 export class Replica {
@@ -84,6 +86,7 @@ export class Replica {
     this.coordinator = c;
     this.opts.gateway.startWatching();
     const resumed = await c.resume();
+    await this.opts.onLead?.(c);
     // Nodes whose agent came back while no replica was scheduling: live again.
     for (const n of await this.opts.store.listNodes()) {
       if (n.state === 'down' && Date.now() - n.lastSeenAt < this.opts.gateway.heartbeatTimeoutMs)

@@ -9,6 +9,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ServerConfig } from '../app/server-config.js';
+import { BackendRegistry } from '../backends/backend.js';
+import { loadBackendFile } from '../backends/config.js';
+import { HOOK_KEY_LABEL, HookTokens } from '../backends/hook-tokens.js';
+import { jenkinsBackend } from '../backends/jenkins.js';
+import { BackendPlacer } from '../backends/placer.js';
+import { BackendHub } from '../backends/runner.js';
+import { checkBackendLabel } from '../backends/services.js';
+import { webhookBackend } from '../backends/webhook.js';
 import { JobhubError } from '../core/errors.js';
 import { Coordinator } from '../engine/coordinator.js';
 import { EventBus } from '../engine/event-bus.js';
@@ -56,6 +64,26 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
   const key = ServerKey.load(process.env, pgStore ? undefined : config.dataDir);
   // (files) Blobs on this machine's file system; the job tokens agents fetch and upload with.
   const jobTokens = new JobTokens(key);
+  // (backends) The file's backends replace those it gave at the last start; the API's stay.
+  if (config.backendsFile) {
+    const list = loadBackendFile(config.backendsFile, (p) => key.encrypt(p), Date.now());
+    await store.replaceFileBackends(list);
+    log(
+      `backends from ${config.backendsFile}: ${list.map((b) => `${b.id} (${b.kind})`).join(', ') || 'none'}`,
+    );
+  }
+  const hookTokens = new HookTokens(key.derive(HOOK_KEY_LABEL));
+  const backendRegistry = new BackendRegistry({
+    store,
+    unseal: (sealed) => key.decrypt(sealed),
+    orgSecret: async (org, name) => {
+      const found = await store.getOrg(org);
+      const sealed = found ? (await store.getSecrets(found.id, [name])).get(name) : undefined;
+      return sealed === undefined ? undefined : key.decrypt(sealed);
+    },
+    factories: { jenkins: jenkinsBackend, webhook: webhookBackend },
+  });
+  let publicUrl = config.publicUrl ?? '';
   const blobs = new FsBlobStore(config.filesDir ?? path.join(config.dataDir, 'blobs'));
   await blobs.sweepTemp();
   const files = new FileService({
@@ -80,6 +108,15 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
 
   let replica: Replica | undefined;
   const leader = () => replica?.leader();
+  const backends = new BackendHub({
+    store,
+    registry: backendRegistry,
+    bus,
+    hookTokens,
+    baseUrl: () => publicUrl,
+    isLeader: (c) => replica?.leader() === c,
+    log,
+  });
   const gateway = new AgentGateway({
     store,
     bus,
@@ -91,17 +128,26 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
     log,
   });
-  const control = new ControlPlane({ store, link, leader, now: Date.now });
+  const control = new ControlPlane({
+    store,
+    link,
+    leader,
+    now: Date.now,
+    checkSubmit: (input) => checkBackendLabel(store, input.spec),
+  });
   const makeCoordinator = (): Coordinator => {
     const c: Coordinator = new Coordinator({
       store,
       bus,
-      placer: new ClusterPlacer(
+      placer: new BackendPlacer(
         store,
-        (n) => gateway.isLive(n),
-        () => c,
+        new ClusterPlacer(
+          store,
+          (n) => gateway.isLive(n),
+          () => c,
+        ),
       ),
-      agents: gateway,
+      agents: backends.wrap(gateway),
       stopGraceMs: config.stopGraceMs,
       onDispatch: (_node, waitedMs) => {
         metrics.tasksStarted.inc();
@@ -115,9 +161,20 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
         return new Map([...sealed].map(([n, v]) => [n, key.decrypt(v)]));
       },
     });
+    backends.attach(c);
     return c;
   };
-  replica = new Replica({ store, bus, link, gateway, control: () => control, mode, makeCoordinator, log });
+  replica = new Replica({
+    store,
+    bus,
+    link,
+    gateway,
+    control: () => control,
+    mode,
+    makeCoordinator,
+    log,
+    onLead: (c) => backends.lead(c),
+  });
   const r = replica;
   let ready = false;
   const ctx: ApiContext = {
@@ -132,6 +189,7 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
     files,
     jobTokens,
     key,
+    backends: { hookTokens, seal: (plain) => key.encrypt(plain) },
     async tokenRevoked(tokenId) {
       // Here at once; other replicas (and this one's gateway) through the link.
       auth.forget();
@@ -141,6 +199,7 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
   const app = await buildHttpApp(ctx, {
     bodyLimit: config.bodyLimit,
     rateLimit: config.rateLimit,
+    timeouts: config.http,
     ...(config.tlsCert && config.tlsKey ? { https: readTls(config.tlsCert, config.tlsKey) } : {}),
   });
   await gateway.attach(app.server);
@@ -160,6 +219,10 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
+  if (!publicUrl) {
+    const own = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+    publicUrl = `${config.tlsCert ? 'https' : 'http'}://${own}:${port}`;
+  }
   await r.start();
   ready = true;
   const retention = startRetention(files, config, log);
@@ -180,9 +243,14 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
       stopping ??= (async () => {
         ready = false;
         if (retention) clearInterval(retention);
+        backends.closeRuns();
         await scheduler.stop();
         gateway.close();
+        // Requests under way get the grace period to finish (a slow upload would hold close() up
+        // until its request timeout): then whatever is still open is closed.
+        const force = setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs);
         await app.close();
+        clearTimeout(force);
         await r.stop();
         await link.close();
         await store.close();

@@ -18,7 +18,9 @@ import type { BusMessage, EventBus } from '../engine/event-bus.js';
 export const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache',
-  connection: 'keep-alive',
+  // The connection ends with the stream (see close()): said up front, so that no client sends its
+  // next request on it (a pooled keep-alive socket would fail with "other side closed").
+  connection: 'close',
   'x-accel-buffering': 'no',
 } as const;
 

@@ -3,6 +3,7 @@
  * every problem at once with its path and line:column, then normalize.
  */
 import { type ErrorDetail, SpecInvalidError } from '../core/errors.js';
+import { backendRules } from './backend-job.js';
 import type { JobSpec } from './model.js';
 import { normalize } from './normalize.js';
 import { fileRules } from './rules-files.js';
@@ -70,6 +71,7 @@ function check(text: string): { problems: ErrorDetail[]; value: unknown } {
   }
   const raw: RawProblem[] = [
     ...schemaProblems(JobSpecInput, value),
+    ...backendRules(value as Record<string, unknown>),
     ...graphRules(value as Record<string, unknown>),
     ...taskRules(value as Record<string, unknown>),
     ...fileRules(value as Record<string, unknown>),

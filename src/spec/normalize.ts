@@ -4,6 +4,7 @@
  */
 import { parseDuration } from '../core/duration.js';
 import { cleanRelPath, isDescriptor, parseDescriptor } from '../files/paths.js';
+import { backendOf, backendShape } from './backend-job.js';
 import type {
   CommandSpec,
   EnvVar,
@@ -55,8 +56,15 @@ export function normalize(input: JobSpecInput): JobSpec {
       name: p.name ?? `pipeline-${i}`,
       stages: [...p.stages],
     })),
-    stages: input.stages.map((s, i) => normalizeStage(s, i, needs.get(s.name) ?? [])),
+    stages: (input.stages ?? []).map((s, i) => normalizeStage(s, i, needs.get(s.name) ?? [])),
   };
+  const backend = backendOf(spec.labels);
+  if (backend !== undefined) {
+    // The backend runs the whole job: one stage, one task, whose node is the backend.
+    const shape = backendShape(backend);
+    spec.nodeAssignments = [shape.assignment];
+    spec.stages = [shape.stage];
+  }
   if (input.description !== undefined) spec.description = input.description;
   if (input.owner) {
     spec.owner = { id: input.owner.id ?? '', name: input.owner.name ?? '', type: input.owner.type ?? 'user' };

@@ -352,7 +352,13 @@ export const JobSpecInput = Type.Object(
         { description: 'Run one after another.' },
       ),
     ),
-    stages: Type.Array(Stage, { minItems: 1 }),
+    stages: Type.Optional(
+      Type.Array(Stage, {
+        minItems: 1,
+        description:
+          'Required, except for a job whose `backend` label picks an external backend (it has none).',
+      }),
+    ),
     params: Type.Optional(
       Type.Record(Type.String(), ParamDecl, {
         description:

@@ -41,6 +41,8 @@ export const COPY_TABLES = [
   'locks',
   'templates',
   'schedules',
+  'backends',
+  'backend_runs',
 ] as const;
 export type CopyTable = (typeof COPY_TABLES)[number];
 export type TableCounts = Record<CopyTable, number>;
@@ -212,10 +214,30 @@ const TABLES: Readonly<Record<CopyTable, TableSpec>> = {
     json: ['owner_json'],
     bool: [],
   },
+  backends: {
+    columns: ['id', 'kind', 'config_json', 'sealed_token', 'source', 'updated_at'],
+    json: ['config_json'],
+    bool: [],
+  },
+  backend_runs: {
+    columns: [
+      'job_id',
+      'task_id',
+      'attempt',
+      'backend_id',
+      'keys_json',
+      'output_offset',
+      'log_seq',
+      'report_json',
+      'updated_at',
+    ],
+    json: ['keys_json', 'report_json'],
+    bool: [],
+  },
 };
 
 /** The schema version both sides must be at: the column lists above are the latest schema's. */
-const SCHEMA_VERSION = 9;
+const SCHEMA_VERSION = 10;
 
 /** Reads a whole store, table by table, in batches, from one consistent snapshot. */
 export interface Exportable {

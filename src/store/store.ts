@@ -15,6 +15,7 @@ import type {
   TaskStatus,
 } from '../core/types.js';
 import type { JobSpec, ParamValue } from '../spec/model.js';
+import type { BackendRecord, BackendRunRecord, BackendRunUpdate } from './backend-records.js';
 
 /** Where each node assignment of a job was placed. */
 export interface PlacedNode {
@@ -278,6 +279,8 @@ export interface LogQuery {
   jobId: number;
   taskId?: number;
   afterId?: number;
+  /** Only lines with a smaller id; then the page is the last `limit` such lines (still ascending). */
+  beforeId?: number;
   /** Default 10,000. */
   limit?: number;
 }
@@ -587,4 +590,36 @@ export interface Store {
   putLockDecl(d: LockDecl): Promise<void>;
   /** Whether there was such a declaration. */
   deleteLockDecl(name: string): Promise<boolean>;
+
+  // ---- External backends (migration 10) ----
+  /** Creates or replaces a backend's config. */
+  putBackend(b: BackendRecord): Promise<void>;
+  /** Replaces every backend that came from the `--backends` file with these, in one transaction. */
+  replaceFileBackends(list: BackendRecord[]): Promise<void>;
+  getBackend(id: string): Promise<BackendRecord | undefined>;
+  /** By id. */
+  listBackends(): Promise<BackendRecord[]>;
+  deleteBackend(id: string): Promise<boolean>;
+  /** Records an attempt's run on its backend; a run already recorded for that attempt is kept. */
+  insertBackendRun(r: BackendRunRecord): Promise<void>;
+  getBackendRun(jobId: number, taskId: number, attempt: number): Promise<BackendRunRecord | undefined>;
+  /** A job's runs, by task and attempt. */
+  listBackendRuns(jobId: number): Promise<BackendRunRecord[]>;
+  updateBackendRun(
+    jobId: number,
+    taskId: number,
+    attempt: number,
+    set: BackendRunUpdate,
+    now: Millis,
+  ): Promise<void>;
+  /** Reserves `n` log line seqs of the run; returns the last reserved (undefined: no such run). */
+  takeBackendLogSeqs(
+    jobId: number,
+    taskId: number,
+    attempt: number,
+    n: number,
+    now: Millis,
+  ): Promise<number | undefined>;
 }
+
+export type { BackendRecord, BackendReport, BackendRunRecord, BackendRunUpdate } from './backend-records.js';

@@ -570,6 +570,45 @@ describe.each(BACKENDS)('on %s', (_backend, pgUrl) => {
         req: () => ({ method: 'POST', path: '/api/v1/locks/nobody-holds-it/break' }),
         expect: serverOnly(200),
       },
+      // External backends: read by every user (never their credentials), changed by server admins.
+      { id: 'listBackends', req: () => ({ method: 'GET', path: '/api/v1/backends' }), expect: all(200) },
+      {
+        id: 'getBackend',
+        async req() {
+          const id = fresh('bk-read');
+          await ok(
+            await pop.call('serverAdmin', 'PUT', `/api/v1/backends/${id}`, {
+              kind: 'webhook',
+              url: 'http://127.0.0.1:9/',
+            }),
+          );
+          return { method: 'GET', path: `/api/v1/backends/${id}` };
+        },
+        expect: all(200),
+      },
+      {
+        id: 'putBackend',
+        req: () => ({
+          method: 'PUT',
+          path: `/api/v1/backends/${fresh('bk-put')}`,
+          body: { kind: 'webhook', url: 'http://127.0.0.1:9/', token: 'never-shown' },
+        }),
+        expect: serverOnly(200),
+      },
+      {
+        id: 'deleteBackend',
+        async req() {
+          const id = fresh('bk-gone');
+          await ok(
+            await pop.call('serverAdmin', 'PUT', `/api/v1/backends/${id}`, {
+              kind: 'webhook',
+              url: 'http://127.0.0.1:9/',
+            }),
+          );
+          return { method: 'DELETE', path: `/api/v1/backends/${id}` };
+        },
+        expect: serverOnly(200),
+      },
       // The seeds' own APIs: ASCOB runs (seed 002), o2r jobs (seed 003).
       {
         id: 'ascobSubmitRun',
@@ -684,10 +723,11 @@ describe.each(BACKENDS)('on %s', (_backend, pgUrl) => {
           Record<string, { operationId: string; security?: Array<Record<string, unknown>> }>
         >;
       };
-      // Every operation an API token can call is in the matrix (job-token routes have their own tests).
+      // Every operation an API token can call is in the matrix (job-token routes, and the hook-token
+      // routes of external backends, test/backends/webhook.test.ts, have their own tests).
       const documented = Object.values(doc.paths)
         .flatMap((ops) => Object.values(ops))
-        .filter((o) => !(o.security ?? []).some((s) => 'jobToken' in s))
+        .filter((o) => !(o.security ?? []).some((s) => 'jobToken' in s || 'hookToken' in s))
         .map((o) => o.operationId)
         .sort();
 

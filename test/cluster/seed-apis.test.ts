@@ -269,7 +269,13 @@ stages:
       jobSpec: { description: 'x', labels: { _execution_backend_id: 'jenkins' } },
     });
     expect(a.status).toBe(400);
-    expect((a.json as { error: string }).error).toMatch(/jobhub job spec/);
+    // A backend label naming no configured backend is refused naming the label (see test/backends).
+    expect((a.json as { error: string }).error).toMatch(
+      /^labels\._execution_backend_id: no backend "jenkins"/,
+    );
+    const b = await api('POST', '/api/runs', { jobSpec: { description: 'x' } });
+    expect(b.status).toBe(400);
+    expect((b.json as { error: string }).error).toMatch(/jobhub job spec/);
   });
 });
 

@@ -10,6 +10,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiHarness, apiHarness } from '../helpers/api.js';
+import { recordFaults } from './support/fault-report.js';
 
 const SEED = Number(process.env.JOBHUB_FUZZ_SEED ?? 20261124);
 /** Requests per operation (plus a few fixed ones: oversized, deep nesting, invalid UTF-8). */
@@ -423,6 +424,11 @@ describe('every documented operation under fuzzing', () => {
         .map(([s, c]) => `${s}×${c}`)
         .join(' ')}`,
     );
+    recordFaults({
+      kind: 'fuzzed requests',
+      injected: sent,
+      serverErrors: [...statuses].reduce((n, [s, c]) => (s >= 500 ? n + c : n), 0),
+    });
     expect(failures, `seed ${SEED}\n${failures.slice(0, 40).join('\n')}`).toEqual([]);
   }, 60_000);
 });

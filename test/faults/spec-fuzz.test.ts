@@ -5,12 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { type ErrorDetail, JobhubError, SpecInvalidError } from '../../src/core/errors.js';
 import { buildPlan } from '../../src/plan/planner.js';
 import { loadSpec, MAX_PROBLEMS, validateSpecText } from '../../src/spec/index.js';
 import { findCycle } from '../../src/spec/resolve.js';
+import { recordFaults } from './support/fault-report.js';
 
 const EXAMPLE = readFileSync(new URL('../../examples/benchmark.yaml', import.meta.url), 'utf8');
 const EXAMPLE_VALUE = parse(EXAMPLE) as Record<string, unknown>;
@@ -35,7 +36,12 @@ function checkProblems(problems: ErrorDetail[], isText: boolean): void {
 }
 
 /** The property of every input: typed outcome, located problems, and the two entry points agree. */
+/** Specs tried, for the fault suite's summary (a parser has no 5xx: a failure fails the test). */
+let tried = 0;
+afterAll(() => recordFaults({ kind: 'fuzzed specs', injected: tried }));
+
 function probe(text: string): void {
+  tried++;
   const problems = validateSpecText(text);
   checkProblems(problems, true);
   try {

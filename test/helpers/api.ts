@@ -4,6 +4,7 @@
  */
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import { HOOK_KEY_LABEL, HookTokens } from '../../src/backends/hook-tokens.js';
 import type { ApiContext } from '../../src/server/context.js';
 import { buildHttpApp, type HttpAppOptions } from '../../src/server/http-app.js';
 import { JobTokens } from '../../src/server/job-tokens.js';
@@ -16,6 +17,8 @@ export const ADMIN = 'adm';
 /** The job tokens of the harness's API (agents' file routes). */
 export const JOB_TOKENS = new JobTokens(ServerKey.from('test key'));
 export const AGENT = 'agt';
+/** The hook tokens of the harness's API (external backends' hook routes). */
+export const HOOK_TOKENS = new HookTokens(ServerKey.from('test key').derive(HOOK_KEY_LABEL));
 
 export interface ApiHarness {
   h: Harness;
@@ -49,6 +52,7 @@ export async function apiHarness(
     tokenRevoked: async () => {},
     files: h.files,
     jobTokens: JOB_TOKENS,
+    backends: { hookTokens: HOOK_TOKENS, seal: (plain) => ServerKey.from('test key').encrypt(plain) },
   };
   if (opts.ctx) ctx = opts.ctx(ctx);
   const app = await buildHttpApp(ctx, opts);

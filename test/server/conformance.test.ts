@@ -5,7 +5,7 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registeredRoutes } from '../../src/server/http-app.js';
-import { type ApiHarness, apiHarness, JOB_TOKENS, readFrames } from '../helpers/api.js';
+import { type ApiHarness, apiHarness, HOOK_TOKENS, JOB_TOKENS, readFrames } from '../helpers/api.js';
 import { tarBuffer } from '../helpers/archives.js';
 
 interface Operation {
@@ -345,6 +345,38 @@ stages:
     expect(locks.results.map((l) => l.name)).toContain('lab');
     await call('POST', '/api/v1/locks/{name}/break', '/api/v1/locks/lab/break', 200);
     await call('DELETE', '/api/v1/locks/{name}', '/api/v1/locks/lab', 204);
+
+    // (backends) Put (token sealed, never answered), list, get, delete.
+    const json2 = { 'content-type': 'application/json' };
+    const bk = (await call('PUT', '/api/v1/backends/{id}', '/api/v1/backends/conf-hook', 200, {
+      headers: json2,
+      body: '{"kind":"webhook","url":"http://127.0.0.1:9/run","token":"conf-secret-token"}',
+    })) as { backend: { credentials: string } };
+    expect(bk.backend.credentials).toBe('sealed');
+    expect(JSON.stringify(await call('GET', '/api/v1/backends', '/api/v1/backends', 200))).not.toContain(
+      'conf-secret-token',
+    );
+    await call('GET', '/api/v1/backends/{id}', '/api/v1/backends/conf-hook', 200);
+    await call('DELETE', '/api/v1/backends/{id}', '/api/v1/backends/conf-hook', 200);
+    // (hooks) With the job's hook token; this job ran on an agent, so there is no backend to report
+    // for (409). Their success answers are checked in test/backends/webhook.test.ts.
+    const hookHeaders = { ...json2, 'x-hook-token': HOOK_TOKENS.sign(id) };
+    for (const [sub, body] of [
+      ['status', '{"state":"running"}'],
+      ['progress', '{"progress":5}'],
+      ['output', '{"lines":["x"]}'],
+    ] as const) {
+      await call('POST', `/api/v1/hooks/jobs/{id}/${sub}`, `/api/v1/hooks/jobs/${id}/${sub}`, 409, {
+        headers: hookHeaders,
+        body,
+      });
+    }
+    await call('GET', '/api/v1/hooks/jobs/{id}/files', `/api/v1/hooks/jobs/${id}/files`, 409, {
+      headers: { 'x-hook-token': HOOK_TOKENS.sign(id) },
+    });
+    await call('GET', '/api/v1/hooks/jobs/{id}/files/{*}', `/api/v1/hooks/jobs/${id}/files/inputs/a`, 409, {
+      headers: { 'x-hook-token': HOOK_TOKENS.sign(id) },
+    });
 
     // (templates) Push (new, then unchanged), list, versions, one version; submit one with params.
     const TPL =

@@ -49,10 +49,12 @@ async function everything(store: Store) {
   const details = [];
   const logs = [];
   const files = [];
+  const backendRuns = [];
   for (const j of jobs) {
     details.push(await store.getJobDetail(j.id));
     logs.push(await store.readLogs({ jobId: j.id }));
     files.push(await store.listFiles(j.id));
+    backendRuns.push(await store.listBackendRuns(j.id));
   }
   const nodes = await store.listNodes();
   return {
@@ -77,6 +79,8 @@ async function everything(store: Store) {
     locks: await store.listLockDecls(),
     templates: await store.listTemplates(),
     schedules: await store.listSchedules(),
+    backends: await store.listBackends(),
+    backendRuns,
     templateVersions: await store.listTemplateVersions('t'),
   };
 }
@@ -206,6 +210,25 @@ describe.skipIf(!PG_URL)('store copy: SQLite to PostgreSQL', () => {
         createdAt: 9,
       });
       await app.store.putLockDecl({ name: 'lab', capacity: 3, createdAt: 10 });
+      await app.store.putBackend({
+        id: 'jenkins-prod',
+        kind: 'jenkins',
+        config: { url: 'http://j', job: 'deploy' },
+        sealedToken: 'v1.x',
+        source: 'api',
+        updatedAt: 13,
+      });
+      await app.store.insertBackendRun({
+        jobId: 1,
+        taskId: 1,
+        attempt: 1,
+        backendId: 'jenkins-prod',
+        keys: { queueItem: 4, build: 2 },
+        outputOffset: 33,
+        logSeq: 3,
+        report: { state: 'running', text: null, progress: 10 },
+        updatedAt: 14,
+      });
       await app.store.putSchedule({
         template: 'nightly',
         templateVersion: 2,
@@ -305,6 +328,8 @@ describe.skipIf(!PG_URL)('store copy: SQLite to PostgreSQL', () => {
         locks: 1,
         templates: 2,
         schedules: 1,
+        backends: 1,
+        backend_runs: 1,
       });
       const copied = await everything(to);
       expect(copied).toEqual(before);

@@ -44,6 +44,8 @@ describe.skipIf(!PG_URL)('PostgresStore', () => {
           [db.where],
         );
         expect(rows.map((r) => r.table_name)).toEqual([
+          'backend_runs',
+          'backends',
           'events',
           'files',
           'jobs',

@@ -249,6 +249,7 @@ export function storeContract(name: string, makeDb: () => TestDb): void {
         [7, 'templates'],
         [8, 'list_paging'],
         [9, 'schedules'],
+        [10, 'backends'],
       ]);
       expect(await store.listJobs()).toEqual([]);
       expect(await store.listEvents({})).toEqual([]);
@@ -658,6 +659,18 @@ export function storeContract(name: string, makeDb: () => TestDb): void {
         'd',
       ]);
       expect(await store.readLogs({ jobId: 2 })).toEqual([]);
+
+      // Backwards (the UI's log view): the last `limit` lines before an id, still in order.
+      const tail = await store.readLogs({ jobId: 1, beforeId: Number.MAX_SAFE_INTEGER, limit: 2 });
+      expect(tail.map((l) => l.text)).toEqual(['d', 'e']);
+      expect(
+        (await store.readLogs({ jobId: 1, beforeId: tail[0]!.id, limit: 2 })).map((l) => l.text),
+      ).toEqual(['b', 'c']);
+      expect((await store.readLogs({ jobId: 1, beforeId: all[1]!.id })).map((l) => l.text)).toEqual(['a']);
+      expect(
+        (await store.readLogs({ jobId: 1, taskId: 1, beforeId: task1[3]!.id, limit: 2 })).map((l) => l.text),
+      ).toEqual(['b', 'd']);
+      expect(await store.readLogs({ jobId: 1, beforeId: all[0]!.id })).toEqual([]);
     });
   });
 
@@ -1205,6 +1218,59 @@ export function storeContract(name: string, makeDb: () => TestDb): void {
       expect((await store.listJobs({ template: 'bench' })).map((j) => j.id)).toEqual([a.job.id]);
       expect((await store.listJobs({ template: 'none' })).map((j) => j.id)).toEqual([]);
       expect((await store.listJobs()).map((j) => j.template?.name ?? null)).toEqual([null, 'other', 'bench']);
+    });
+  });
+
+  describe(`${name}: external backends (migration 10)`, () => {
+    it('keeps configs (file ones replaced together) and runs with keys, offsets, reports and line numbers', async () => {
+      const b = (id: string, source: 'file' | 'api') => ({
+        id,
+        kind: 'jenkins' as const,
+        config: { url: 'http://j', job: 'deploy', user: 'u' },
+        sealedToken: 'v1.sealed',
+        source,
+        updatedAt: 5,
+      });
+      await store.putBackend(b('api-one', 'api'));
+      await store.replaceFileBackends([b('file-a', 'file'), b('file-b', 'file')]);
+      await store.replaceFileBackends([b('file-b', 'file')]);
+      expect((await store.listBackends()).map((x) => x.id)).toEqual(['api-one', 'file-b']);
+      expect(await store.getBackend('api-one')).toEqual(b('api-one', 'api'));
+      expect(await store.deleteBackend('api-one')).toBe(true);
+      expect(await store.deleteBackend('api-one')).toBe(false);
+
+      const { job } = await store.createJob(newJob());
+      const run = {
+        jobId: job.id,
+        taskId: 1,
+        attempt: 1,
+        backendId: 'file-b',
+        keys: {},
+        outputOffset: 0,
+        logSeq: 0,
+        report: null,
+        updatedAt: 1,
+      };
+      await store.insertBackendRun(run);
+      // A second insert for the same attempt keeps the first (a run is recorded once).
+      await store.insertBackendRun({ ...run, keys: { queueItem: 9 } });
+      expect((await store.getBackendRun(job.id, 1, 1))?.keys).toEqual({});
+      await store.updateBackendRun(job.id, 1, 1, { keys: { queueItem: 7, build: 3 }, outputOffset: 120 }, 2);
+      await store.updateBackendRun(job.id, 1, 1, { report: { state: 'failed', text: 'x', progress: 50 } }, 3);
+      // Line numbers are reserved atomically, however many ask at once.
+      const lasts = await Promise.all([1, 2, 3, 4].map(() => store.takeBackendLogSeqs(job.id, 1, 1, 2, 4)));
+      expect([...lasts].sort((x, y) => (x ?? 0) - (y ?? 0))).toEqual([2, 4, 6, 8]);
+      expect(await store.takeBackendLogSeqs(job.id, 9, 1, 1, 4)).toBeUndefined();
+      expect(await store.listBackendRuns(job.id)).toEqual([
+        {
+          ...run,
+          keys: { queueItem: 7, build: 3 },
+          outputOffset: 120,
+          logSeq: 8,
+          report: { state: 'failed', text: 'x', progress: 50 },
+          updatedAt: 4,
+        },
+      ]);
     });
   });
 }

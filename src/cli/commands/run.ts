@@ -1,10 +1,12 @@
 /** `jobhub run job.yaml`: the embedded default: validate, plan, run on local nodes, show it live. */
 import os from 'node:os';
 import { resolveConfig } from '../../app/config.js';
-import { startEmbedded } from '../../app/embedded.js';
+import { type Embedded, startEmbedded } from '../../app/embedded.js';
+import { type EmbeddedUi, startEmbeddedUi } from '../../app/embedded-ui.js';
 import { recoverOrphans } from '../../app/orphans.js';
 import { claimJob, releaseJob } from '../../app/run-claims.js';
 import { formatDuration } from '../../core/duration.js';
+import { JobhubError } from '../../core/errors.js';
 import { refuseUses } from '../../plan/workflow.js';
 import { applyParams, parseParamArgs } from '../../spec/params.js';
 import type { JobRecord, Store } from '../../store/store.js';
@@ -22,6 +24,10 @@ export interface RunOptions {
   stopGrace?: string;
   /** Parameter values, `name=value` (default none). */
   param?: string[];
+  /** Serve the web UI and the API on 127.0.0.1 while the job runs. Default false. */
+  ui?: boolean;
+  /** The UI's port (with `ui`). Default 0: a free port. */
+  uiPort?: string;
 }
 
 /** Exit codes: 0 succeeded, 1 failed, 2 invalid spec, 130 stopped by Ctrl-C (143 by SIGTERM). */
@@ -34,6 +40,7 @@ export async function runCommand(file: string, opts: RunOptions, io: CliIO): Pro
   const style = styleOf(io);
   const app = await startEmbedded(config);
   reportOrphans(await recoverOrphans(app.store, config.dataDir), io);
+  const ui = opts.ui ? await startUi(app, opts.uiPort, io) : undefined;
   let signal: NodeJS.Signals | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
     const force = signal !== undefined;
@@ -87,6 +94,7 @@ export async function runCommand(file: string, opts: RunOptions, io: CliIO): Pro
     for (const sig of SIGNALS) process.off(sig, onSignal);
     process.off('uncaughtException', onCrash);
     process.off('unhandledRejection', onCrash);
+    await ui?.close();
     await app.close();
     releaseJob(config.dataDir, job.id);
   }
@@ -138,4 +146,17 @@ function localUser(): string | null {
   } catch {
     return null; // no passwd entry for this uid (some containers)
   }
+}
+
+/** Starts the web UI for `--ui` and prints where it is and the token to sign in with. */
+async function startUi(app: Embedded, port: string | undefined, io: CliIO): Promise<EmbeddedUi> {
+  const n = port === undefined ? 0 : Number(port);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new JobhubError('bad_request', `--ui-port must be a port number (0-65535), not "${port}"`);
+  }
+  const given = io.env.JOBHUB_ADMIN_TOKEN;
+  const ui = await startEmbeddedUi(app, { port: n, ...(given ? { adminToken: given } : {}) });
+  const how = given ? 'the token in JOBHUB_ADMIN_TOKEN' : `the token ${ui.token}`;
+  println(io.stderr, `jobhub: web UI at ${ui.url} (sign in with ${how})`);
+  return ui;
 }

@@ -6,10 +6,11 @@
  * the spec does not declare is declared as a string), so tasks see them as `{{.Params.x}}` and
  * `JOBHUB_PARAM_X`.
  *
- * Without `jobhub`, ASCOB chooses a backend by labels. jobhub's external backends are not built
- * yet; the one backend every ASCOB server has, `dummyBackend` (it runs nothing, succeeds, and says
- * "Dummy output"), is a one-task job here. Any other run without a spec is refused with a 400 that
- * says what to send, never run somewhere it was not meant to.
+ * Without `jobhub`, ASCOB chooses a backend by labels: a backend configured on the server (see
+ * src/backends/) runs the job with its parameters; a backend id that is not configured is refused
+ * at submission with a 400 naming the label. The one backend every ASCOB server has,
+ * `dummyBackend` (it runs nothing, succeeds, and says "Dummy output"), is a one-task job here. A
+ * run with neither a spec nor a backend label is refused with a 400 that says what to send.
  */
 import { JobhubError, SpecInvalidError } from '../../core/errors.js';
 import { PARAM_NAME } from '../../spec/params.js';
@@ -65,11 +66,11 @@ function givenSpec(jobhub: string | Record<string, unknown>): Record<string, unk
 function backendSpec(labels: Record<string, string>): Record<string, unknown> {
   const backend = labels[BACKEND_LABEL];
   if (backend === DUMMY_BACKEND) return structuredClone(DUMMY_SPEC);
+  // An external backend runs the whole job: no stages (its label, merged in below, picks it).
+  if (backend !== undefined && backend !== '') return { name: `ascob-${backend}` };
   throw bad(
     'body.jobSpec.jobhub',
-    backend === undefined
-      ? `is required: give a jobhub job spec, or the label ${BACKEND_LABEL}: ${DUMMY_BACKEND}`
-      : `is required: this server has no backend "${backend}" (only ${DUMMY_BACKEND}); give a jobhub job spec to run`,
+    `is required: give a jobhub job spec, or the label ${BACKEND_LABEL} naming a backend (or ${DUMMY_BACKEND})`,
   );
 }
 

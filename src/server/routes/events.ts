@@ -35,6 +35,8 @@ export function eventRoutes(app: FastifyInstance, deps: RouteDeps): void {
         ...(q.type && q.type.length > 0 ? { types: q.type } : {}),
       };
       let after = resumeAfter(req, q.after);
+      // Only what happens from now on (a live view that already read the current state).
+      if (q.tail === true && after === 0) after = await ctx.store.lastEventSeq();
       if (!wantsStream(req, q.follow)) {
         const limit = q.limit ?? 1000;
         const events = await ctx.store.listEvents({ ...filter, afterSeq: after, limit });

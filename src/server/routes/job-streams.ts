@@ -1,7 +1,7 @@
 /** A job's events and logs: a page at a time, or followed as Server-Sent Events until the job ends. */
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { NotFoundError } from '../../core/errors.js';
+import { JobhubError, NotFoundError } from '../../core/errors.js';
 import type { JobStatus } from '../../core/types.js';
 import type { Store } from '../../store/store.js';
 import { authorizeJob } from '../access.js';
@@ -136,11 +136,25 @@ export function jobStreamRoutes(app: FastifyInstance, deps: RouteDeps): void {
       const taskId = req.query.task === undefined ? undefined : findTaskRef(detail.tasks, req.query.task).id;
       const labels = new Map(detail.tasks.map((t) => [t.id, taskLabel(t)]));
       let after = resumeAfter(req, req.query.after);
-      const read = (limit: number) =>
-        ctx.store.readLogs({ jobId: id, afterId: after, limit, ...(taskId !== undefined ? { taskId } : {}) });
-      if (!wantsStream(req, req.query.follow)) {
+      const read = (limit: number, beforeId?: number) =>
+        ctx.store.readLogs({
+          jobId: id,
+          afterId: after,
+          limit,
+          ...(taskId !== undefined ? { taskId } : {}),
+          ...(beforeId !== undefined ? { beforeId } : {}),
+        });
+      const streaming = wantsStream(req, req.query.follow);
+      if (streaming && req.query.before !== undefined) {
+        throw new JobhubError(
+          'bad_request',
+          'query.before pages back through a log; it does not go with follow',
+          [{ path: 'query.before', message: 'not with follow' }],
+        );
+      }
+      if (!streaming) {
         const limit = req.query.limit ?? 1000;
-        const lines = await read(limit);
+        const lines = await read(limit, req.query.before);
         const last = lines[lines.length - 1];
         return {
           lines: lines.map((l) => logLineView(l, labels)),

@@ -137,6 +137,12 @@ export async function query<R extends pg.QueryResultRow>(
 export async function transaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // The pool listens for errors only on idle connections: one lost while checked out (PostgreSQL
+  // restarted) would be an unhandled 'error' event and end the process. The query fails anyway.
+  const onError = (err: Error) => {
+    broken = err;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
@@ -150,6 +156,7 @@ export async function transaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) 
     }
     throw err;
   } finally {
+    client.off('error', onError);
     client.release(broken);
   }
 }

@@ -10,6 +10,9 @@
 import type pg from 'pg';
 import type { JobStatus, Millis, NodeInfo, NodeState } from '../../core/types.js';
 import type {
+  BackendRecord,
+  BackendRunRecord,
+  BackendRunUpdate,
   ChangeSet,
   EventQuery,
   EventRecord,
@@ -38,6 +41,7 @@ import type {
   UserRecord,
   WorkspaceRecord,
 } from '../store.js';
+import { BackendStatements } from './backends.js';
 import { ChangeStatements } from './changes.js';
 import { openPool, quoteSchema, transaction } from './connection.js';
 import { EventStatements } from './events.js';
@@ -77,6 +81,7 @@ export class PostgresStore implements Store {
   private readonly locks = new LockStatements();
   private readonly schedules = new ScheduleStatements();
   private readonly templates = new TemplateStatements();
+  private readonly backends = new BackendStatements();
   private closing: Promise<void> | undefined;
 
   private constructor(pool: pg.Pool, schema: string | undefined) {
@@ -393,5 +398,57 @@ export class PostgresStore implements Store {
 
   async deleteLockDecl(name: string): Promise<boolean> {
     return this.locks.delete(this.pool, name);
+  }
+
+  async putBackend(b: BackendRecord): Promise<void> {
+    await this.backends.put(this.pool, b);
+  }
+
+  async replaceFileBackends(list: BackendRecord[]): Promise<void> {
+    await this.write((c) => this.backends.replaceFromFile(c, list));
+  }
+
+  async getBackend(id: string): Promise<BackendRecord | undefined> {
+    return this.backends.one(this.pool, id);
+  }
+
+  async listBackends(): Promise<BackendRecord[]> {
+    return this.backends.all(this.pool);
+  }
+
+  async deleteBackend(id: string): Promise<boolean> {
+    return this.backends.delete(this.pool, id);
+  }
+
+  async insertBackendRun(r: BackendRunRecord): Promise<void> {
+    await this.backends.insertRun(this.pool, r);
+  }
+
+  async getBackendRun(jobId: number, taskId: number, attempt: number): Promise<BackendRunRecord | undefined> {
+    return this.backends.run(this.pool, jobId, taskId, attempt);
+  }
+
+  async listBackendRuns(jobId: number): Promise<BackendRunRecord[]> {
+    return this.backends.runsOfJob(this.pool, jobId);
+  }
+
+  async updateBackendRun(
+    jobId: number,
+    taskId: number,
+    attempt: number,
+    set: BackendRunUpdate,
+    now: Millis,
+  ): Promise<void> {
+    await this.backends.updateRun(this.pool, jobId, taskId, attempt, set, now);
+  }
+
+  async takeBackendLogSeqs(
+    jobId: number,
+    taskId: number,
+    attempt: number,
+    n: number,
+    now: Millis,
+  ): Promise<number | undefined> {
+    return this.backends.takeSeqs(this.pool, jobId, taskId, attempt, n, now);
   }
 }

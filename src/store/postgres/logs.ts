@@ -81,16 +81,21 @@ export class LogStatements {
     return added.length;
   }
 
-  /** Ascending id, within one job; optionally one task's lines only. */
+  /** Ascending id, within one job; optionally one task's lines only; `beforeId` pages backwards. */
   async read(db: Db, q: LogQuery): Promise<StoredLogLine[]> {
     const byTask = q.taskId !== undefined;
+    const back = q.beforeId !== undefined;
     const values: unknown[] = [q.jobId, q.afterId ?? 0, limitOf(q.limit, DEFAULT_LOG_LIMIT)];
     if (byTask) values.push(q.taskId);
-    const st = this.built.get(`logs_read_${byTask ? 't' : ''}`, () => {
+    if (back) values.push(q.beforeId);
+    const st = this.built.get(`logs_read_${byTask ? 't' : ''}${back ? 'b' : ''}`, () => {
       const where = ['job_id = $1', 'id > $2'];
       if (byTask) where.push('task_id = $4');
-      return `SELECT ${LOG_COLUMNS} FROM logs WHERE ${where.join(' AND ')} ORDER BY id LIMIT $3`;
+      if (back) where.push(`id < $${byTask ? 5 : 4}`);
+      return `SELECT ${LOG_COLUMNS} FROM logs WHERE ${where.join(' AND ')} ORDER BY id ${back ? 'DESC' : ''} LIMIT $3`;
     });
-    return (await query<LogRow>(db, st, values)).map(logFromRow);
+    const rows = await query<LogRow>(db, st, values);
+    if (back) rows.reverse();
+    return rows.map(logFromRow);
   }
 }

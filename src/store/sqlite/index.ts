@@ -7,6 +7,9 @@
  */
 import type { JobStatus, Millis, NodeInfo, NodeState } from '../../core/types.js';
 import type {
+  BackendRecord,
+  BackendRunRecord,
+  BackendRunUpdate,
   ChangeSet,
   EventQuery,
   EventRecord,
@@ -35,6 +38,7 @@ import type {
   UserRecord,
   WorkspaceRecord,
 } from '../store.js';
+import { BackendStatements } from './backends.js';
 import { ChangeStatements } from './changes.js';
 import { type Db, openDatabase, StatementCache } from './connection.js';
 import { EventStatements } from './events.js';
@@ -65,6 +69,7 @@ export class SqliteStore implements Store {
   private readonly schedules: ScheduleStatements;
   private readonly identity: IdentityStatements;
   private readonly templates: TemplateStatements;
+  private readonly backends: BackendStatements;
   private closed = false;
 
   private constructor(db: Db) {
@@ -82,6 +87,7 @@ export class SqliteStore implements Store {
     this.schedules = new ScheduleStatements(this.st);
     this.identity = new IdentityStatements(this.st);
     this.templates = new TemplateStatements(this.st);
+    this.backends = new BackendStatements(this.st);
   }
 
   /** Opens (creating the file and its directory if missing) a database; `:memory:` is allowed. */
@@ -402,5 +408,57 @@ export class SqliteStore implements Store {
 
   async deleteLockDecl(name: string): Promise<boolean> {
     return this.write(() => this.locks.delete(name));
+  }
+
+  async putBackend(b: BackendRecord): Promise<void> {
+    return this.write(() => this.backends.put(b));
+  }
+
+  async replaceFileBackends(list: BackendRecord[]): Promise<void> {
+    return this.write(() => this.backends.replaceFromFile(list));
+  }
+
+  async getBackend(id: string): Promise<BackendRecord | undefined> {
+    return this.read(() => this.backends.one(id));
+  }
+
+  async listBackends(): Promise<BackendRecord[]> {
+    return this.read(() => this.backends.all());
+  }
+
+  async deleteBackend(id: string): Promise<boolean> {
+    return this.write(() => this.backends.delete(id));
+  }
+
+  async insertBackendRun(r: BackendRunRecord): Promise<void> {
+    return this.write(() => this.backends.insertRun(r));
+  }
+
+  async getBackendRun(jobId: number, taskId: number, attempt: number): Promise<BackendRunRecord | undefined> {
+    return this.read(() => this.backends.run(jobId, taskId, attempt));
+  }
+
+  async listBackendRuns(jobId: number): Promise<BackendRunRecord[]> {
+    return this.read(() => this.backends.runsOfJob(jobId));
+  }
+
+  async updateBackendRun(
+    jobId: number,
+    taskId: number,
+    attempt: number,
+    set: BackendRunUpdate,
+    now: Millis,
+  ): Promise<void> {
+    return this.write(() => this.backends.updateRun(jobId, taskId, attempt, set, now));
+  }
+
+  async takeBackendLogSeqs(
+    jobId: number,
+    taskId: number,
+    attempt: number,
+    n: number,
+    now: Millis,
+  ): Promise<number | undefined> {
+    return this.write(() => this.backends.takeSeqs(jobId, taskId, attempt, n, now));
   }
 }

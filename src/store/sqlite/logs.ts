@@ -21,6 +21,7 @@ interface LogListParams {
   job_id: number;
   task_id: number | null;
   after_id: number;
+  before_id: number | null;
   limit: number;
 }
 
@@ -55,21 +56,24 @@ export class LogStatements {
     return added;
   }
 
-  /** Ascending id, within one job; optionally one task's lines only. */
+  /** Ascending id, within one job; optionally one task's lines only; `beforeId` pages backwards. */
   read(query: LogQuery): StoredLogLine[] {
     const byTask = query.taskId !== undefined;
-    const stmt = this.st.getBuilt<[LogListParams], LogRow>(`logs.read:${byTask}`, () => {
+    const back = query.beforeId !== undefined;
+    const stmt = this.st.getBuilt<[LogListParams], LogRow>(`logs.read:${byTask}:${back}`, () => {
       const where = ['job_id = @job_id', 'id > @after_id'];
       if (byTask) where.push('task_id = @task_id');
-      return `SELECT ${LOG_COLUMNS} FROM logs WHERE ${where.join(' AND ')} ORDER BY id LIMIT @limit`;
+      if (back) where.push('id < @before_id');
+      return `SELECT ${LOG_COLUMNS} FROM logs WHERE ${where.join(' AND ')} ORDER BY id ${back ? 'DESC' : ''} LIMIT @limit`;
     });
-    return stmt
-      .all({
-        job_id: query.jobId,
-        task_id: query.taskId ?? null,
-        after_id: query.afterId ?? 0,
-        limit: limitOf(query.limit, DEFAULT_LOG_LIMIT),
-      })
-      .map(logFromRow);
+    const rows = stmt.all({
+      job_id: query.jobId,
+      task_id: query.taskId ?? null,
+      after_id: query.afterId ?? 0,
+      before_id: query.beforeId ?? null,
+      limit: limitOf(query.limit, DEFAULT_LOG_LIMIT),
+    });
+    if (back) rows.reverse();
+    return rows.map(logFromRow);
   }
 }

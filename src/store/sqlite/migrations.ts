@@ -15,6 +15,7 @@ import * as m0006 from './migrations/0006_locks.js';
 import * as m0007 from './migrations/0007_templates.js';
 import * as m0008 from './migrations/0008_list_paging.js';
 import * as m0009 from './migrations/0009_schedules.js';
+import * as m0010 from './migrations/0010_backends.js';
 
 export interface Migration {
   version: number;
@@ -33,6 +34,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: m0007.VERSION, name: m0007.NAME, sql: m0007.SQL },
   { version: m0008.VERSION, name: m0008.NAME, sql: m0008.SQL },
   { version: m0009.VERSION, name: m0009.NAME, sql: m0009.SQL },
+  { version: m0010.VERSION, name: m0010.NAME, sql: m0010.SQL },
 ];
 
 const CREATE_TABLE = `

@@ -1,0 +1,326 @@
+/**
+ * The Jenkins backend against a fake Jenkins that follows Jenkins' REST API (test/helpers/
+ * fake-jenkins.ts), with a real `jobhub server` process on SQLite: a parameterized build through a
+ * slow queue with its console streamed into the job's log once, a failing build, a stop, wrong
+ * credentials, an unreachable Jenkins (job failed, its lock released to the next job), a server
+ * restart mid-build (no second build, no doubled line), the ASCOB runs API choosing the backend, the
+ * backends API (credentials never answered nor logged) and unknown backend labels refused.
+ */
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN, api, eventually, type Proc, type ServerProc, startServer } from '../helpers/cluster.js';
+import { tempDir } from '../helpers/embedded.js';
+import { FakeJenkins } from '../helpers/fake-jenkins.js';
+import { populate } from '../helpers/principals.js';
+
+const PG = process.env.JOBHUB_TEST_PG_URL;
+if (!PG)
+  console.warn(
+    'PostgreSQL Jenkins backend restart test skipped: set JOBHUB_TEST_PG_URL=postgres://... to run it',
+  );
+const procs: Proc[] = [];
+let schema = '';
+let jenkins: FakeJenkins;
+let deadPort = 0;
+
+interface Job {
+  id: number;
+  status: string;
+  reason: string | null;
+  waitingFor: string | null;
+}
+interface Line {
+  text: string;
+  stream: string;
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => s.once('listening', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+function backendsFile(dir: string): string {
+  const file = path.join(dir, 'backends.yaml');
+  const common =
+    'pollMs: 30\n    timeoutMs: 1000\n    retries: 2\n    unreachableMs: 300\n    stopGraceMs: 2000';
+  writeFileSync(
+    file,
+    `backends:
+  - id: jenkins-prod
+    kind: jenkins
+    url: ${jenkins.url}
+    job: deploy
+    user: ${jenkins.user}
+    token: ${jenkins.token}
+    ${common}
+  - id: jenkins-wrong
+    kind: jenkins
+    url: ${jenkins.url}
+    job: deploy
+    user: ${jenkins.user}
+    token: not-the-token
+    ${common}
+  - id: jenkins-down
+    kind: jenkins
+    url: http://127.0.0.1:${deadPort}
+    job: deploy
+    user: ${jenkins.user}
+    token: ${jenkins.token}
+    ${common}
+`,
+  );
+  return file;
+}
+
+/** A server on SQLite in `dataDir`, or on PostgreSQL in `pgSchema`. */
+async function serverWith(dataDir?: string, pgSchema?: string): Promise<ServerProc> {
+  const dir = dataDir ?? tempDir('jobhub-bk-');
+  const args = ['--backends', backendsFile(dir), '--stop-grace', '1'];
+  if (pgSchema && PG) args.push('--database', PG, '--database-schema', pgSchema);
+  const s = await startServer({ dataDir: dir, args, env: { JOBHUB_SERVER_KEY: 'jenkins-test-key' } });
+  procs.push(s);
+  return s;
+}
+
+const spec = (backend: string, extra = '') => `name: deploy-app
+labels: {backend: ${backend}}
+params:
+  version: {type: string, default: "2.5"}
+${extra}`;
+
+async function submit(server: string, text: string): Promise<number> {
+  return (await api<{ id: number }>(server, 'POST', '/api/v1/jobs', text)).id;
+}
+
+async function final(server: string, id: number): Promise<Job> {
+  return eventually(async () => {
+    const j = await api<Job>(server, 'GET', `/api/v1/jobs/${id}`);
+    return ['succeeded', 'failed', 'stopped'].includes(j.status) ? j : undefined;
+  }, 20_000);
+}
+
+async function lines(server: string, id: number): Promise<Line[]> {
+  return (await api<{ lines: Line[] }>(server, 'GET', `/api/v1/jobs/${id}/logs`)).lines;
+}
+
+beforeAll(async () => {
+  jenkins = await new FakeJenkins().start();
+  deadPort = await freePort();
+  if (PG) {
+    schema = `jh_jk_${randomBytes(4).toString('hex')}`;
+    const c = new pg.Client({ connectionString: PG });
+    await c.connect();
+    await c.query(`CREATE SCHEMA ${schema}`);
+    await c.end();
+  }
+});
+afterAll(async () => {
+  await jenkins.close();
+  if (PG) {
+    const c = new pg.Client({ connectionString: PG });
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await c.end();
+  }
+});
+afterEach(async () => {
+  await Promise.all(procs.splice(0).map((p) => p.kill('SIGKILL')));
+});
+
+describe('jenkins backend', () => {
+  it('runs a parameterized build through a slow queue, streams its console once, and fails a failing build', async () => {
+    const server = await serverWith();
+    jenkins.scripts.set('deploy', {
+      lines: ['Started by user robot', 'deploying 2.5', 'Finished: SUCCESS'],
+      result: 'SUCCESS',
+      queuePolls: 4,
+    });
+    const id = await submit(server.url, spec('jenkins-prod'));
+    const job = await final(server.url, id);
+    expect(job.status).toBe('succeeded');
+    const build = jenkins.builds.at(-1);
+    expect(build?.params).toEqual({ version: '2.5' });
+    // The queue item was polled while it named no build (the slow queue), then the build.
+    const item = [...jenkins.queue.values()].at(-1);
+    expect(item?.polls).toBeGreaterThan(4);
+    const out = (await lines(server.url, id)).filter((l) => l.stream === 'stdout').map((l) => l.text);
+    expect(out).toEqual(['Started by user robot', 'deploying 2.5', 'Finished: SUCCESS']);
+    const sys = (await lines(server.url, id)).filter((l) => l.stream === 'system').map((l) => l.text);
+    expect(sys.join('\n')).toMatch(/queueItem=\d+/);
+    expect(sys.join('\n')).toMatch(/build=1/);
+
+    jenkins.scripts.set('deploy', {
+      lines: ['compiling', 'error: boom', 'Finished: FAILURE'],
+      result: 'FAILURE',
+      queuePolls: 1,
+    });
+    const bad = await final(server.url, await submit(server.url, spec('jenkins-prod')));
+    expect(bad.status).toBe('failed');
+    expect(bad.reason).toMatch(/Jenkins build #2: FAILURE/);
+    expect((await lines(server.url, bad.id)).map((l) => l.text)).toContain('error: boom');
+  });
+
+  it('stops a running build (POST /stop) and the job ends stopped', async () => {
+    const server = await serverWith();
+    jenkins.scripts.set('deploy', { lines: ['working'], result: 'SUCCESS', queuePolls: 1, hold: true });
+    const id = await submit(server.url, spec('jenkins-prod'));
+    await eventually(
+      async () => ((await lines(server.url, id)).some((l) => l.text === 'working') ? true : undefined),
+      15_000,
+    );
+    await api(server.url, 'POST', `/api/v1/jobs/${id}/stop`, '{}', 'application/json');
+    const job = await final(server.url, id);
+    expect(job.status).toBe('stopped');
+    const number = jenkins.builds.at(-1)?.number;
+    expect(jenkins.requests).toContain(`POST /job/deploy/${number}/stop`);
+    expect(jenkins.builds.at(-1)?.result).toBe('ABORTED');
+  });
+
+  it('fails the job with the reason on wrong credentials and on an unreachable Jenkins, releasing its lock', async () => {
+    const server = await serverWith();
+    jenkins.scripts.set('deploy', { lines: ['ok'], result: 'SUCCESS', queuePolls: 1 });
+    const wrong = await final(server.url, await submit(server.url, spec('jenkins-wrong')));
+    expect(wrong.status).toBe('failed');
+    expect(wrong.reason).toMatch(/backend jenkins-wrong refused: .*answered 401/);
+
+    const down = await submit(server.url, spec('jenkins-down', 'locks: [env-staging]'));
+    const next = await submit(server.url, spec('jenkins-prod', 'locks: [env-staging]'));
+    const failed = await final(server.url, down);
+    expect(failed.status).toBe('failed');
+    expect(failed.reason).toMatch(
+      /backend jenkins-down unreachable: POST http:\/\/127\.0\.0\.1:\d+\/crumbIssuer|backend jenkins-down unreachable: GET .*ECONNREFUSED/,
+    );
+    expect(failed.reason).toMatch(/ECONNREFUSED/);
+    // The lock went with the failed job: the next job waiting on it ran.
+    expect((await final(server.url, next)).status).toBe('succeeded');
+    const { locks } = {
+      locks: await api<{ results: Array<{ name: string; holders: unknown[] }> }>(
+        server.url,
+        'GET',
+        '/api/v1/locks',
+      ),
+    };
+    expect(locks.results.find((l) => l.name === 'env-staging')?.holders ?? []).toEqual([]);
+  });
+
+  it.each(PG ? ['sqlite', 'postgres'] : ['sqlite'])(
+    'resumes after a server restart mid-build (%s): no second build, no doubled line',
+    async (store) => {
+      const dir = tempDir('jobhub-bk-');
+      const on = store === 'postgres' ? schema : undefined;
+      let server = await serverWith(dir, on);
+      jenkins.scripts.set('deploy', {
+        lines: ['one', 'two', 'three', 'four'],
+        result: 'SUCCESS',
+        queuePolls: 1,
+        hold: true,
+      });
+      const before = jenkins.triggers;
+      const id = await submit(server.url, spec('jenkins-prod'));
+      await eventually(
+        async () => ((await lines(server.url, id)).some((l) => l.text === 'four') ? true : undefined),
+        15_000,
+      );
+      await server.kill('SIGKILL');
+      procs.splice(procs.indexOf(server), 1);
+      const number = jenkins.builds.at(-1)?.number ?? 0;
+      // While jobhub is down the build goes on and ends.
+      jenkins.builds.at(-1)?.script.lines.push('five');
+      jenkins.finish('deploy', number);
+      server = await serverWith(dir, on);
+      const job = await final(server.url, id);
+      expect(job.status).toBe('succeeded');
+      expect(jenkins.triggers - before).toBe(1);
+      const out = (await lines(server.url, id)).filter((l) => l.stream === 'stdout').map((l) => l.text);
+      expect(out).toEqual(['one', 'two', 'three', 'four', 'five']);
+      expect((await lines(server.url, id)).some((l) => /taken up again/.test(l.text))).toBe(true);
+    },
+  );
+
+  it('routes an ASCOB run by _execution_backend_id, refuses unknown backends, and never shows credentials', async () => {
+    const server = await serverWith();
+    jenkins.scripts.set('deploy', { lines: ['ascob ok'], result: 'SUCCESS', queuePolls: 1 });
+    const res = await fetch(`${server.url}/api/runs`, {
+      method: 'POST',
+      headers: { 'x-api-token': ADMIN, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        jobSpec: {
+          description: 'via ascob',
+          labels: { _execution_backend_id: 'jenkins-prod' },
+          parameters: { version: '9' },
+        },
+      }),
+    });
+    expect(res.status).toBe(200);
+    const { runId } = (await res.json()) as { runId: number };
+    expect((await final(server.url, runId)).status).toBe('succeeded');
+    expect(jenkins.builds.at(-1)?.params).toEqual({ version: '9' });
+
+    const unknown = await fetch(`${server.url}/api/v1/jobs`, {
+      method: 'POST',
+      headers: { 'x-api-token': ADMIN, 'content-type': 'application/yaml' },
+      body: spec('nope'),
+    });
+    expect(unknown.status).toBe(400);
+    expect(((await unknown.json()) as { error: string }).error).toMatch(
+      /^labels\.backend: no backend "nope"/,
+    );
+    const ascobUnknown = await fetch(`${server.url}/api/runs`, {
+      method: 'POST',
+      headers: { 'x-api-token': ADMIN, 'content-type': 'application/json' },
+      body: JSON.stringify({ jobSpec: { labels: { _execution_backend_id: 'nope' } } }),
+    });
+    expect(ascobUnknown.status).toBe(400);
+    expect(await ascobUnknown.text()).toMatch(/labels\._execution_backend_id/);
+    const withStages = await fetch(`${server.url}/api/v1/jobs`, {
+      method: 'POST',
+      headers: { 'x-api-token': ADMIN, 'content-type': 'application/yaml' },
+      body: `${spec('jenkins-prod')}stages: [{name: s, tasks: [{shell: {command: "true"}}]}]\n`,
+    });
+    expect(withStages.status).toBe(400);
+    expect(await withStages.text()).toMatch(/stages.*has no stages/);
+
+    // The API: members read, only server admins change; the token is never answered.
+    const pop = await populate(server.url, ADMIN, 'test-agent-token');
+    const list = await pop.call('member', 'GET', '/api/v1/backends');
+    expect(list.status).toBe(200);
+    expect(list.text).toContain('jenkins-prod');
+    expect(list.text).not.toContain(jenkins.token);
+    expect(
+      (await pop.call('member', 'PUT', '/api/v1/backends/x', { kind: 'webhook', url: 'http://127.0.0.1:1/' }))
+        .status,
+    ).toBe(403);
+    const put = await pop.call('serverAdmin', 'PUT', '/api/v1/backends/jenkins-api', {
+      kind: 'jenkins',
+      url: jenkins.url,
+      job: 'deploy',
+      user: jenkins.user,
+      token: jenkins.token,
+      pollMs: 30,
+    });
+    expect(put.status).toBe(200);
+    expect(put.text).not.toContain(jenkins.token);
+    expect((put.body as { backend: { credentials: string } }).backend.credentials).toBe('sealed');
+    const noJob = await pop.call('serverAdmin', 'PUT', '/api/v1/backends/j2', {
+      kind: 'jenkins',
+      url: jenkins.url,
+    });
+    expect(noJob.status).toBe(400);
+    expect(noJob.text).toMatch(/body\.job/);
+    // The API-made backend runs jobs with its sealed token.
+    expect((await final(server.url, await submit(server.url, spec('jenkins-api')))).status).toBe('succeeded');
+    expect((await pop.call('serverAdmin', 'DELETE', '/api/v1/backends/jenkins-api')).status).toBe(200);
+    expect((await pop.call('member', 'GET', '/api/v1/backends/jenkins-api')).status).toBe(404);
+    // Nowhere in what the server said, nor in the events.
+    const events = await api<unknown>(server.url, 'GET', '/api/v1/events?limit=1000');
+    expect(JSON.stringify(events)).not.toContain(jenkins.token);
+    expect(server.out()).not.toContain(jenkins.token);
+  });
+});

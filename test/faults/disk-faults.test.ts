@@ -1,0 +1,130 @@
+/**
+ * The server's data folder full (a small tmpfs) while a job prints lines: submitting answers a clear
+ * error in the error format (never a 500), reads keep working, nothing acknowledged is lost, and
+ * once space is freed the job finishes with every line once and new jobs run. An unwritable data
+ * folder at start: a clear message and exit code, no stack trace.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ADMIN, AGENT, eventually, type Proc, startAgent, startServer } from '../helpers/cluster.js';
+import { tempDir } from '../helpers/embedded.js';
+import { CountingClient, printLines } from './support/crash-harness.js';
+import { recordFaults } from './support/fault-report.js';
+import { checkAll, type Expectation } from './support/invariants.js';
+
+const BIN = path.resolve(import.meta.dirname, '../../bin/jobhub.js');
+const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.warn('disk-faults: the full-disk test needs root (mount -t tmpfs); skipped');
+
+const procs: Proc[] = [];
+const mounts: string[] = [];
+afterEach(async () => {
+  await Promise.all(procs.splice(0).map((p) => p.kill('SIGKILL')));
+  for (const m of mounts.splice(0)) spawnSync('umount', ['-l', m]);
+});
+
+/** A tmpfs of `size` at a new folder (root only). */
+function smallDisk(size: string): string {
+  const dir = path.join(tempDir('jobhub-disk-'), 'data');
+  mkdirSync(dir);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
+  mounts.push(dir);
+  return dir;
+}
+
+/** Writes a file until the disk is full; returns its path. */
+function fill(dir: string): string {
+  const file = path.join(dir, 'filler');
+  const fd = openSync(file, 'w');
+  const chunk = Buffer.alloc(64 * 1024, 1);
+  try {
+    for (;;) writeSync(fd, chunk);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  } finally {
+    closeSync(fd);
+  }
+  return file;
+}
+
+describe('disk faults', () => {
+  it.skipIf(!isRoot)(
+    'a full data folder: a clear error, reads served, nothing acknowledged lost',
+    {
+      timeout: 60_000,
+    },
+    async () => {
+      const data = smallDisk('24m');
+      const server = await startServer({ dataDir: data });
+      procs.push(server);
+      const client = new CountingClient(server.url);
+      procs.push(startAgent({ server: server.url, name: 'disk' }));
+      const [nodeId = ''] = await client.nodeIds(['disk']);
+      const during = await client.submit(`name: during
+stages: [{name: s, tasks: [{name: printer, shell: {command: "${printLines(60, '0.05')}"}}]}]
+`);
+      await eventually(async () => {
+        const r = await client.request('GET', `/api/v1/jobs/${during}/logs`);
+        return (r.json as { lines: unknown[] }).lines.length >= 3 ? true : undefined;
+      });
+      const filler = fill(data);
+      const spec = `name: after
+stages: [{name: s, tasks: [{name: late, shell: {command: "${printLines(5)}"}}]}]
+`;
+      // Submitting while full: a clear error, in the error format.
+      const refused = await client.request('POST', '/api/v1/jobs', spec);
+      expect([503, 507], JSON.stringify(refused.json)).toContain(refused.status);
+      const body = refused.json as { error: string; code: string };
+      expect(body.code).toBe('insufficient_storage');
+      expect(body.error).toMatch(/space|full/i);
+      // Reads are served.
+      const list = await client.request('GET', '/api/v1/jobs');
+      expect(list.status).toBe(200);
+      expect((await client.request('GET', `/api/v1/jobs/${during}`)).status).toBe(200);
+      rmSync(filler);
+      const after = await client.submit(spec);
+      await client.allFinal([during, after], 30_000);
+      const expected = new Map<number, Expectation>([
+        [during, 'succeeded'],
+        [after, 'succeeded'],
+      ]);
+      const plan = new Map([
+        ['printer', 60],
+        ['late', 5],
+      ]);
+      const { result, lines } = await checkAll(server.url, expected, plan, [nodeId]);
+      const unexpected = client.errors.filter((e) => !/: 50[37] /.test(e));
+      recordFaults({
+        kind: 'full disk (server data)',
+        injected: 1,
+        jobs: expected.size,
+        linesChecked: lines.checked,
+        lost: result.lost,
+        doubled: result.doubled,
+        leaked: result.leaked,
+        serverErrors: unexpected.length,
+      });
+      expect(result.problems).toEqual([]);
+      expect(unexpected).toEqual([]);
+      expect(server.child.exitCode).toBeNull();
+    },
+  );
+
+  it('an unwritable data folder at start: a clear message and exit code, no stack trace', () => {
+    // Under a regular file: unwritable for every user, root included.
+    const file = path.join(tempDir('jobhub-disk-'), 'a-file');
+    closeSync(openSync(file, 'w'));
+    const r = spawnSync(process.execPath, [BIN, 'server', '--port', '0', '--data', path.join(file, 'data')], {
+      encoding: 'utf8',
+      env: { ...process.env, JOBHUB_ADMIN_TOKEN: ADMIN, JOBHUB_AGENT_TOKEN: AGENT, NO_COLOR: '1' },
+      timeout: 20_000,
+    });
+    const out = `${r.stdout}${r.stderr}`;
+    expect(r.status, out).toBe(3);
+    expect(out).toContain(path.join(file, 'data'));
+    expect(out).not.toMatch(/^\s+at /m);
+    recordFaults({ kind: 'unwritable data folder', injected: 1 });
+  });
+});
