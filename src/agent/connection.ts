@@ -149,6 +149,10 @@ export class AgentConnection {
             ? ': the token is not an agent token (make one with jobhub token create --agent)'
             : '';
       this.opts.log(`server ${base} refused the agent: HTTP ${res.statusCode}${why}`);
+      // With this listener ws leaves the handshake open: without ending it, no close comes, and the
+      // agent would never try again (a 503 while the server's database restarts is worth a retry).
+      this.state = 'closed'; // told already: no "cannot reach" for the abort below
+      ws.terminate();
     });
     ws.on('error', (err) => {
       if (this.state === 'connecting') {

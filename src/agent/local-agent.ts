@@ -71,6 +71,11 @@ export class LocalAgent implements AgentEndpoint {
   /** Attempts that have not reported `task.exited` yet, by `jobId/taskId/attempt`. */
   private readonly attempts = new Map<string, Attempt>();
   private readonly cleanups = new Set<Promise<void>>();
+  /**
+   * Attempts that ended but whose exit report waits for the job's cleanup: still "running" to the
+   * server (a reconnect meanwhile must not have them started again), and their starts are replays.
+   */
+  private readonly exiting = new Map<string, AttemptRef>();
   private stopping: Promise<void> | undefined;
   private readonly taskFiles: TaskFiles | undefined;
   private readonly runAs: RunAs | undefined;
@@ -154,6 +159,7 @@ export class LocalAgent implements AgentEndpoint {
     return [
       ...[...this.attempts.values()].map((a) => a.ref),
       ...[...this.waiting.values()].map((w) => w.ref),
+      ...this.exiting.values(),
     ];
   }
 
@@ -174,7 +180,7 @@ export class LocalAgent implements AgentEndpoint {
   private start(ref: AttemptRef, task: ResolvedTask): void {
     const key = refKey(ref);
     // A repeated start of a running (or waiting) attempt, a replay: it is there already.
-    if (this.attempts.has(key) || this.waiting.has(key)) return;
+    if (this.attempts.has(key) || this.waiting.has(key) || this.exiting.has(key)) return;
     if (this.stopping) {
       this.report({
         type: 'task.exited',
@@ -324,14 +330,17 @@ export class LocalAgent implements AgentEndpoint {
       const key = tag.slice(tag.indexOf('/') + 1);
       return key !== ended && (this.attempts.has(key) || this.waiting.has(key));
     };
+    this.exiting.set(ended, report.ref);
     const work = reapTagged(`${this.nodeId}/${report.ref.jobId}/`, this.killGraceMs, { keep })
       .then(async ({ found }) => {
         const containers = await this.removeContainers(report.ref.jobId);
         this.taskFiles?.forget(report.ref.jobId);
+        this.exiting.delete(ended);
         this.report({ ...report, cleaned: { killed: found + containers } });
       })
       .catch((err: unknown) => {
         this.onError(new Error(`cleanup after job ${report.ref.jobId} failed: ${errorText(err)}`));
+        this.exiting.delete(ended);
         this.report(report);
       });
     this.cleanups.add(work);

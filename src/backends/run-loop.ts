@@ -5,7 +5,7 @@
  */
 import type { AgentReport, AttemptOutcome, AttemptRef, LogStream } from '../agent/protocol.js';
 import type { Coordinator } from '../engine/coordinator.js';
-import type { BackendRunRecord } from '../store/store.js';
+import type { BackendRunRecord, BackendRunUpdate } from '../store/store.js';
 import {
   type BackendJob,
   type BackendStatus,
@@ -96,7 +96,7 @@ export class BackendRunLoop {
     if (!backend) return this.end('start_error', `backend "${this.backendId}" is not configured`);
     this.backend = backend;
     this.job = await this.payload();
-    let record = await store.getBackendRun(this.ref.jobId, this.ref.taskId, this.ref.attempt);
+    let record = await this.loadRun();
     if (!record) {
       const fresh: BackendRunRecord = {
         ...this.ref,
@@ -118,13 +118,7 @@ export class BackendRunLoop {
       } catch (err) {
         return this.end('start_error', this.message(err));
       }
-      await store.updateBackendRun(
-        this.ref.jobId,
-        this.ref.taskId,
-        this.ref.attempt,
-        { keys: record.keys },
-        this.now(),
-      );
+      await this.saveRun({ keys: record.keys });
       await this.system(`submitted to ${backend.kind} backend ${this.backendId}: ${describe(record.keys)}`);
     } else {
       await this.system(`taken up again on backend ${this.backendId}: ${describe(record.keys)}`);
@@ -138,22 +132,14 @@ export class BackendRunLoop {
   }
 
   private async poll(backend: ExternalBackend, record: BackendRunRecord): Promise<void> {
-    const { store } = this.opts;
     let unreachableSince: number | undefined;
     while (!this.closed) {
       try {
-        const latest =
-          (await store.getBackendRun(this.ref.jobId, this.ref.taskId, this.ref.attempt)) ?? record;
+        const latest = (await this.loadRun()) ?? record;
         const st = await backend.status(record.keys, latest);
         if (st.keys) {
           record.keys = st.keys;
-          await store.updateBackendRun(
-            this.ref.jobId,
-            this.ref.taskId,
-            this.ref.attempt,
-            { keys: st.keys },
-            this.now(),
-          );
+          await this.saveRun({ keys: st.keys });
           await this.system(`backend ${this.backendId}: ${describe(st.keys)}`);
         }
         const final = st.state === 'succeeded' || st.state === 'failed' || st.state === 'stopped';
@@ -250,7 +236,23 @@ export class BackendRunLoop {
       record.outputOffset = outputOffset;
       set.outputOffset = outputOffset;
     }
-    if (Object.keys(set).length > 0) await store.updateBackendRun(jobId, taskId, attempt, set, this.now());
+    if (Object.keys(set).length > 0) await this.saveRun(set);
+  }
+
+  /** This attempt's run as stored. */
+  private loadRun(): Promise<BackendRunRecord | undefined> {
+    return this.opts.store.getBackendRun(this.ref.jobId, this.ref.taskId, this.ref.attempt);
+  }
+
+  /** Stores what changed of this attempt's run. */
+  private async saveRun(set: BackendRunUpdate): Promise<void> {
+    await this.opts.store.updateBackendRun(
+      this.ref.jobId,
+      this.ref.taskId,
+      this.ref.attempt,
+      set,
+      this.now(),
+    );
   }
 
   private async end(outcome: AttemptOutcome, text: string): Promise<void> {

@@ -17,7 +17,7 @@ import {
   type IdentificationKeys,
 } from './backend.js';
 import type { BackendConfigBody } from './config-schema.js';
-import { callBackend, jsonOf } from './http-call.js';
+import { type CallOptions, type CallResult, callBackend, jsonOf } from './http-call.js';
 
 const STATES: ReadonlySet<string> = new Set(['queued', 'running', 'succeeded', 'failed', 'stopped']);
 
@@ -40,13 +40,9 @@ export class WebhookBackend implements ExternalBackend {
   }
 
   async submit(job: BackendJob): Promise<IdentificationKeys> {
-    const res = await callBackend(this.config.url, {
-      backendId: this.id,
+    const res = await this.call(this.config.url, {
       method: 'POST',
-      headers: this.headers(),
       body: JSON.stringify({ action: 'run', ...job }),
-      timeoutMs: this.settings.timeoutMs,
-      retries: this.settings.retries,
     });
     let external = `jobhub-${job.jobId}`;
     if (res.text.trim() !== '') {
@@ -58,13 +54,7 @@ export class WebhookBackend implements ExternalBackend {
 
   async status(keys: IdentificationKeys, run: BackendRunRecord): Promise<BackendStatus> {
     if (this.config.statusUrl) {
-      const res = await callBackend(this.fill(this.config.statusUrl, keys, run.jobId), {
-        backendId: this.id,
-        method: 'GET',
-        headers: this.headers(),
-        timeoutMs: this.settings.timeoutMs,
-        retries: this.settings.retries,
-      });
+      const res = await this.call(this.fill(this.config.statusUrl, keys, run.jobId), { method: 'GET' });
       const body = jsonOf(this.id, res);
       const state = String(body.state ?? body.status ?? '').toLowerCase();
       if (typeof body.output === 'string') this.lastOutput.set(String(keys.externalId), body.output);
@@ -89,21 +79,24 @@ export class WebhookBackend implements ExternalBackend {
 
   async stop(keys: IdentificationKeys, force: boolean, job: BackendJob): Promise<void> {
     const url = this.config.stopUrl ? this.fill(this.config.stopUrl, keys, job.jobId) : this.config.url;
-    await callBackend(url, {
-      backendId: this.id,
+    await this.call(url, {
       method: 'POST',
-      headers: this.headers(),
       body: JSON.stringify({ action: 'stop', id: keys.externalId, jobId: job.jobId, force }),
-      timeoutMs: this.settings.timeoutMs,
-      retries: this.settings.retries,
     });
   }
 
-  private headers(): Record<string, string> {
-    return {
-      'content-type': 'application/json',
-      ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
-    };
+  /** A call to the backend: JSON, the bearer token when there is one, the backend's timeout and retries. */
+  private call(url: string, opts: Pick<CallOptions, 'method' | 'body'>): Promise<CallResult> {
+    return callBackend(url, {
+      ...opts,
+      backendId: this.id,
+      headers: {
+        'content-type': 'application/json',
+        ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+      },
+      timeoutMs: this.settings.timeoutMs,
+      retries: this.settings.retries,
+    });
   }
 
   private fill(template: string, keys: IdentificationKeys, jobId: number): string {

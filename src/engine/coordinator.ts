@@ -3,6 +3,11 @@
  * every decision with its events in one transaction, then sends the commands to the agents. Agent
  * reports come back through `handleReport`; nodes come and go through `nodeConnected`,
  * `reconcile` and `nodeDown`. All decisions go through one serial queue.
+ *
+ * A decision changes memory first and commits after. When a turn fails unexpectedly (a write or read
+ * of the store failed, or a bug), memory may be ahead of the store: the coordinator then refuses
+ * every later turn, and whoever runs it takes the jobs up again from the store with a new one (see
+ * `whenFailed` and the server's Replica).
  */
 import type {
   AgentCommand,
@@ -73,6 +78,12 @@ export interface CoordinatorOptions {
 
 export type { SubmitInput } from './job-factory.js';
 
+/** Someone waiting for a job's end (rejected when the coordinator fails). */
+interface Waiter {
+  resolve: (job: JobRecord) => void;
+  reject: (err: unknown) => void;
+}
+
 /** Commands to send, by node, once the decision that made them is committed. */
 type Outbox = Array<[nodeId: string, command: AgentCommand]>;
 
@@ -92,9 +103,13 @@ export class Coordinator {
   private readonly runs = new Map<number, JobRun>();
   private readonly nodes: NodeBook;
   private readonly locks: LockTable;
-  private readonly waiters = new Map<number, Array<(job: JobRecord) => void>>();
+  private readonly waiters = new Map<number, Array<Waiter>>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
+  /** Set by the first unexpected failure of a turn: memory is no longer trusted. */
+  private failure: { err: unknown } | undefined;
+  private readonly failed: Promise<unknown>;
+  private signalFailed: (err: unknown) => void = () => {};
 
   constructor(opts: CoordinatorOptions) {
     this.store = opts.store;
@@ -111,11 +126,30 @@ export class Coordinator {
       opts.onError ?? ((err) => process.stderr.write(`jobhub: internal error: ${String(err)}\n`));
     this.nodes = new NodeBook(this.store);
     this.locks = new LockTable(this.store);
+    this.failed = new Promise((resolve) => {
+      this.signalFailed = resolve;
+    });
+  }
+
+  /**
+   * Resolves with the error once a turn failed unexpectedly (see the file's comment): from then on
+   * every call is refused with `unavailable`, and the jobs must be taken up by a new coordinator.
+   */
+  whenFailed(): Promise<unknown> {
+    return this.failed;
+  }
+
+  /** The nodes the store says run tasks of this coordinator's jobs (after `resume`). */
+  nodesWithActiveTasks(): string[] {
+    const nodes = new Set<string>();
+    for (const run of this.runs.values())
+      for (const t of run.tasks) if (t.nodeId && isTaskActive(t.status)) nodes.add(t.nodeId);
+    return [...nodes];
   }
 
   /** Takes up every job the store has as active (after a restart) and carries on with them. */
   resume(): Promise<number[]> {
-    return this.queue.run(async () => {
+    return this.turn(async () => {
       const counts = new Map<string, number>();
       for (const id of await this.store.listActiveJobIds()) {
         if (this.runs.has(id)) continue;
@@ -147,7 +181,7 @@ export class Coordinator {
 
   /** Takes up a job another server replica created (or one this coordinator missed). */
   adopt(jobId: number): Promise<void> {
-    return this.queue.run(async () => {
+    return this.turn(async () => {
       if (this.runs.has(jobId)) return;
       const detail = await this.store.getJobDetail(jobId);
       if (!detail || isJobTerminal(detail.job.status)) return;
@@ -180,7 +214,7 @@ export class Coordinator {
   /** Stops a job: queued tasks are skipped, running ones get SIGTERM, then SIGKILL after the grace
    * period (at once with `force`). */
   requestStop(jobId: number, reason: string, opts: { force?: boolean } = {}): Promise<void> {
-    return this.queue.run(async () => {
+    return this.turn(async () => {
       const run = this.runs.get(jobId);
       if (!run) {
         const job = await this.store.getJob(jobId);
@@ -217,7 +251,7 @@ export class Coordinator {
    * ConflictError when it is not held (released already, or ended).
    */
   release(jobId: number): Promise<JobRecord> {
-    return this.queue.run(async () => {
+    return this.turn(async () => {
       const run = this.runs.get(jobId);
       if (!run) {
         const job = await this.store.getJob(jobId);
@@ -236,7 +270,7 @@ export class Coordinator {
 
   /** Drains a node (no new work; what runs finishes), or ends its draining. */
   setDraining(nodeId: string, draining: boolean): Promise<NodeRecord> {
-    return this.queue.run(async () => {
+    return this.turn(async () => {
       const node = await this.freshNode(nodeId);
       const to = draining ? 'draining' : this.nodes.activeTasks(nodeId) > 0 ? 'busy' : 'idle';
       if (node.state === to || (!draining && node.state !== 'draining')) return node;
@@ -253,7 +287,7 @@ export class Coordinator {
 
   /** An agent (re)registered: its node is live again. Queued jobs may now find a place. */
   nodeConnected(node: NodeRecord): Promise<void> {
-    return this.queue.run(async () => {
+    return this.turn(async () => {
       this.nodes.put(node);
       if (node.state === 'down' || node.state === 'left') {
         const b = new ChangeBuilder(this.now());
@@ -268,15 +302,19 @@ export class Coordinator {
    * After an agent reconnected and replayed what it had buffered: compares what it runs with what the
    * store says runs there. Attempts it runs that were given up get a stop; attempts that should run
    * there but do not are started again when this agent instance never received them, or lost when
-   * the agent restarted since. Stops that may not have reached it are sent again.
+   * the agent restarted since. Stops and cleanups that may not have reached it are sent again.
    */
   reconcile(nodeId: string, instance: string, running: AttemptRef[]): Promise<AgentCommand[]> {
-    return this.queue.run(async () => {
+    return this.turn(async () => {
       const commands: AgentCommand[] = [];
       const seen = new Set<string>();
       const key = (r: AttemptRef) => `${r.jobId}/${r.taskId}/${r.attempt}`;
       const runningKeys = new Set(running.map(key));
       for (const run of this.runs.values()) {
+        // A cleanup sent to an earlier session may have been lost with it: its answer is awaited.
+        if (run.cleanupPending?.has(nodeId)) {
+          commands.push({ type: 'job.cleanup', jobId: run.id, graceMs: this.stopGraceMs });
+        }
         const b = new ChangeBuilder(this.now());
         const followUps: Array<[TaskRecord, AttemptFollowUp]> = [];
         for (const t of run.tasks) {
@@ -325,7 +363,7 @@ export class Coordinator {
 
   /** A node missed its heartbeats: it is down, its tasks are lost (retried where the spec says). */
   nodeDown(nodeId: string, reason: string): Promise<void> {
-    return this.queue.run(async () => {
+    return this.turn(async () => {
       const node = await this.nodes.load(nodeId);
       if (!node || node.state === 'down' || node.state === 'left') return;
       const nb = new ChangeBuilder(this.now());
@@ -352,10 +390,14 @@ export class Coordinator {
   /** Resolves with the job once it has ended. */
   waitForEnd(jobId: number): Promise<JobRecord> {
     return new Promise((resolve, reject) => {
+      if (this.failure) {
+        reject(this.failure.err);
+        return;
+      }
       const run = this.runs.get(jobId);
       if (run) {
         const list = this.waiters.get(jobId) ?? [];
-        list.push(resolve);
+        list.push({ resolve, reject });
         this.waiters.set(jobId, list);
         return;
       }
@@ -374,9 +416,10 @@ export class Coordinator {
   handleReport(nodeId: string, report: AgentReport): Promise<void> {
     switch (report.type) {
       case 'log':
+        // Storing lines changes nothing in memory: a failure there leaves the coordinator sound.
         return this.queue.run(() => this.storeLogs(report.lines));
       case 'job.cleaned':
-        return this.queue.run(async () => {
+        return this.turn(async () => {
           const run = this.runs.get(report.jobId);
           if (!run?.cleanupPending?.delete(nodeId)) return;
           if (run.cleanupPending.size === 0) await this.decide(run, new ChangeBuilder(this.now()));
@@ -384,7 +427,7 @@ export class Coordinator {
       case 'task.started':
         return Promise.resolve(); // the dispatch already recorded the start
       default:
-        return this.queue.run(() => this.applyReport(nodeId, report));
+        return this.turn(() => this.applyReport(nodeId, report));
     }
   }
 
@@ -417,21 +460,22 @@ export class Coordinator {
   }
 
   private step(jobId: number): Promise<void> {
-    return this.queue
-      .run(async () => {
-        const run = this.runs.get(jobId);
-        if (run) await this.decide(run, new ChangeBuilder(this.now()));
-      })
-      .catch(this.onError);
+    return this.turn(async () => {
+      const run = this.runs.get(jobId);
+      if (run) await this.decide(run, new ChangeBuilder(this.now()));
+    }).catch((err: unknown) => {
+      // Refused after a failure: the coordinator taking over steps the job (the failure was told).
+      if (!(err instanceof JobhubError && err.code === 'unavailable')) this.onError(err);
+    });
   }
 
   /** An admin breaks a lock: its holders hold it no more, and the next in line may take it. */
   breakLock(name: string, by: string): Promise<number[]> {
-    return this.queue.run(async () => {
+    return this.turn(async () => {
       const b = new ChangeBuilder(this.now());
       const jobs = this.locks.breakLock(name, this.runs.values(), b, by);
       if (!b.empty) {
-        const events = await this.store.applyChanges(b.changes);
+        const events = await this.write(b);
         this.bus.publish({ kind: 'events', events });
       }
       this.kick();
@@ -441,7 +485,7 @@ export class Coordinator {
 
   /** The declared locks changed (capacity set or removed): read them again, and retry the queue. */
   locksDeclared(): Promise<void> {
-    return this.queue.run(async () => {
+    return this.turn(async () => {
       await this.locks.reload();
       this.kick();
     });
@@ -466,7 +510,7 @@ export class Coordinator {
     const task = run?.task(report.ref.taskId);
     if (!run || !task || !isCurrent(run, report)) {
       recordSuperseded(nodeId, report, task, b);
-      const events = await this.store.applyChanges(b.changes);
+      const events = await this.write(b);
       this.bus.publish({ kind: 'events', events });
       return;
     }
@@ -492,7 +536,7 @@ export class Coordinator {
     if (run.job.status === 'queued' && !run.job.stopRequested) {
       if (run.job.held || !(await this.prepareFiles(run, b)) || !(await this.lockAndPlace(run, b))) {
         if (run.job.held) this.holdWaiting(run, b);
-        await this.commit(run, b);
+        await this.commit(b);
         if (isJobTerminal(run.job.status)) this.forget(run);
         return;
       }
@@ -550,7 +594,7 @@ export class Coordinator {
     // Nodes' busy/idle changes are recorded before a final job status, which stays the last event.
     this.settleNodes(b);
     if (complete) this.finish(run, b, commands);
-    await this.commit(run, b);
+    await this.commit(b);
     for (const [nodeId, cmd] of commands) this.agents.get(nodeId)?.send(cmd);
     if (isJobTerminal(run.job.status)) this.forget(run);
   }
@@ -664,21 +708,56 @@ export class Coordinator {
     b.job(run, final, { endedAt: b.now, reason: final === 'succeeded' ? null : run.endReason });
   }
 
-  private async commit(run: JobRun, b: ChangeBuilder): Promise<void> {
+  private async commit(b: ChangeBuilder): Promise<void> {
     b.deriveStages();
     this.settleNodes(b);
     if (b.empty) return;
+    const events = await this.write(b);
+    this.bus.publish({ kind: 'events', events });
+    if (b.locksChanged) this.kick();
+  }
+
+  /**
+   * Writes a decision memory already shows. When the write fails (the store is unreachable, or
+   * disagrees: another writer, or a bug), memory is ahead of the store: the store wins, with a new
+   * coordinator taking the jobs up from it. Carrying on would apply later reports to a memory the
+   * store never had, and lose them.
+   */
+  private async write(b: ChangeBuilder): Promise<Awaited<ReturnType<Store['applyChanges']>>> {
     try {
-      const events = await this.store.applyChanges(b.changes);
-      this.bus.publish({ kind: 'events', events });
-      if (b.locksChanged) this.kick();
+      return await this.store.applyChanges(b.changes);
     } catch (err) {
-      if (!(err instanceof ConflictError)) throw err;
-      // The store disagrees with memory (another writer, or a bug): the store wins.
-      const detail = await this.store.getJobDetail(run.id);
-      if (detail) this.runs.set(run.id, new JobRun(detail));
+      this.fail(err);
       throw err;
     }
+  }
+
+  /**
+   * One turn of the serial queue. A failure other than a JobhubError (which the calls throw before
+   * they change anything) may leave memory unlike the store: the coordinator fails.
+   */
+  private turn<T>(work: () => Promise<T>): Promise<T> {
+    return this.queue.run(async () => {
+      if (this.failure) {
+        throw new JobhubError('unavailable', 'the scheduler is taking its jobs up again; retry');
+      }
+      try {
+        return await work();
+      } catch (err) {
+        if (!(err instanceof JobhubError)) this.fail(err);
+        throw err;
+      }
+    });
+  }
+
+  private fail(err: unknown): void {
+    if (this.failure) return;
+    this.failure = { err };
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    for (const list of this.waiters.values()) for (const w of list) w.reject(err);
+    this.waiters.clear();
+    this.signalFailed(err);
   }
 
   /** Secrets live in memory only: read (and decrypted) when the job is taken up, never stored. */
@@ -698,7 +777,7 @@ export class Coordinator {
 
   private async commitNodes(b: ChangeBuilder): Promise<void> {
     if (b.empty) return;
-    const events = await this.store.applyChanges(b.changes);
+    const events = await this.write(b);
     this.bus.publish({ kind: 'events', events });
   }
 
@@ -741,7 +820,7 @@ export class Coordinator {
     this.runs.delete(run.id);
     const list = this.waiters.get(run.id) ?? [];
     this.waiters.delete(run.id);
-    for (const resolve of list) resolve(run.job);
+    for (const w of list) w.resolve(run.job);
     if ([...this.runs.values()].some((r) => r.job.status === 'queued')) this.kick();
   }
 }

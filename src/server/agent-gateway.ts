@@ -7,7 +7,9 @@
  * PostgreSQL): log lines are stored by the replica that receives them, status reports go to the
  * store's inbox, which the lease holder's coordinator applies in order; commands for an agent
  * connected to another replica travel as notifications, and the replica holding the session
- * delivers them.
+ * delivers them. A command can be lost on the way (the notification failed, or the lease holder
+ * died between its commit and its notification): the agent is then asked to reconcile again (see
+ * `reconcileAgents`), which starts what it never received.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -66,6 +68,9 @@ export class AgentGateway implements AgentRegistry {
   private readonly pendingReady = new Map<string, (cmds: AgentCommand[]) => void>();
   private readonly heardSinceFlush = new Set<string>();
   private timers: NodeJS.Timeout[] = [];
+  /** Reconcile notices to send again (the link failed). */
+  private readonly retries = new Set<NodeJS.Timeout>();
+  private closed = false;
   private unsubscribe: (() => void) | undefined;
   /** When this server became the lease holder: nodes get a full timeout from then to show up. */
   private watchingSince = 0;
@@ -86,6 +91,9 @@ export class AgentGateway implements AgentRegistry {
       this.instances.set(m.node, m.instance);
     });
     await this.opts.link.listen('revoked', (tokenId) => this.revoked(tokenId));
+    await this.opts.link.listen('reconcile', (payload) =>
+      this.closeSessions(JSON.parse(payload) as string[]),
+    );
     // A node's draining (decided by the lease holder, here or on another replica) is told to its agent.
     this.unsubscribe = this.opts.bus.subscribe((m) => {
       if (m.kind !== 'events') return;
@@ -151,10 +159,33 @@ export class AgentGateway implements AgentRegistry {
     if (this.opts.mode === 'inbox') void this.publish({ node: nodeId, cmds, ready: { instance } });
   }
 
+  /**
+   * Has the agents of these nodes reconcile again, wherever they are connected: their sessions are
+   * closed, and each agent reconnects at once and says what it runs, so the lease holder starts what
+   * it never received and stops what it should not run. For commands that may have been lost; the
+   * notice is sent again until the link takes it.
+   */
+  reconcileAgents(nodeIds: readonly string[]): void {
+    if (nodeIds.length === 0) return;
+    // Through the link, to every replica (this one included, and the only one with a local link).
+    this.opts.link.notify('reconcile', JSON.stringify(nodeIds)).catch((err: unknown) => {
+      if (this.closed) return;
+      this.opts.log(`asking nodes ${nodeIds.join(', ')} to reconcile failed (${String(err)}); retrying`);
+      const t = setTimeout(() => {
+        this.retries.delete(t);
+        this.reconcileAgents(nodeIds);
+      }, 1000);
+      this.retries.add(t);
+    });
+  }
+
   /** Closes every session (agents will reconnect, to this server once back or to another). */
   close(): void {
+    this.closed = true;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    for (const t of this.retries) clearTimeout(t);
+    this.retries.clear();
     this.unsubscribe?.();
     for (const s of this.sessions.values()) s.close('server stopping');
     this.wss.close();
@@ -176,8 +207,18 @@ export class AgentGateway implements AgentRegistry {
 
   private async publish(m: CmdMessage): Promise<void> {
     await this.opts.link.notify('cmd', JSON.stringify(m)).catch((err: unknown) => {
-      this.opts.log(`sending commands for node ${m.node} to its replica failed: ${String(err)}`);
+      // The store says they were sent: only a reconciliation tells the agent (or, for a `ready`, lets
+      // its session deliver at all).
+      this.opts.log(
+        `sending commands for node ${m.node} to its replica failed: ${String(err)}; reconciling it`,
+      );
+      this.reconcileAgents([m.node]);
     });
+  }
+
+  /** The sessions of these nodes held here end: their agents reconnect and reconcile. */
+  private closeSessions(nodeIds: readonly string[]): void {
+    for (const id of nodeIds) this.sessions.get(id)?.close('reconciling again: commands may have been lost');
   }
 
   private onCmd(payload: string): void {
@@ -205,7 +246,14 @@ export class AgentGateway implements AgentRegistry {
     const token = header.startsWith('Bearer ')
       ? header.slice(7)
       : (req.headers['x-api-token'] as string | undefined);
-    const principal = token ? await this.opts.auth.check(token).catch(() => undefined) : undefined;
+    let principal: Awaited<ReturnType<Authenticator['check']>>;
+    try {
+      principal = token ? await this.opts.auth.check(token) : undefined;
+    } catch {
+      // The store cannot say (PostgreSQL restarting): not an unknown token. The agent tries again.
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
     if (principal?.kind !== 'agent') {
       const status = principal ? '403 Forbidden' : '401 Unauthorized';
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);

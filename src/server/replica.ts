@@ -2,8 +2,9 @@
  * One server's part in a cluster of replicas: it competes for the scheduling lease; while it holds
  * it, it runs the coordinator (resumed from the store), the node watchdog and, with replicas, the
  * inbox of agent reports and the requests of other replicas. It loses the lease when its lease
- * connection fails, and stops its coordinator at once. Every replica relays the store's change
- * notifications to its own event bus, so its API streams see what any replica wrote.
+ * connection fails, and stops its coordinator at once. A coordinator that failed (its memory may be
+ * ahead of the store) is replaced by a new one resumed from the store. Every replica relays the
+ * store's change notifications to its own event bus, so its API streams see what any replica wrote.
  */
 import type { AgentCommand, AgentReport } from '../agent/protocol.js';
 import type { Coordinator } from '../engine/coordinator.js';
@@ -35,6 +36,8 @@ export class Replica {
   private draining = false;
   private lastSeq = 0;
   private stopped = false;
+  /** Set when the running coordinator failed: the next tick replaces it. */
+  private failedWith: { err: unknown } | undefined;
 
   constructor(private readonly opts: ReplicaOptions) {}
 
@@ -51,7 +54,10 @@ export class Replica {
           .handle(JSON.parse(payload) as ControlOp, c)
           .catch((e: unknown) => this.opts.log(String(e)));
     });
-    if (this.opts.mode === 'inbox') await this.relayStoreNotifications();
+    if (this.opts.mode === 'inbox') {
+      await this.relayStoreNotifications();
+      this.timers.push(setInterval(() => void this.drainInbox(), 250));
+    }
     await this.tick();
     this.timers.push(setInterval(() => void this.tick(), this.opts.leaseCheckMs ?? 1000));
   }
@@ -68,9 +74,13 @@ export class Replica {
     if (this.busy || this.stopped) return;
     this.busy = true;
     try {
+      if (this.coordinator && this.failedWith) {
+        const why = String(this.failedWith.err);
+        await this.stepDown(`the coordinator failed (${why}); taking the jobs up again`);
+      }
       if (this.coordinator) {
         if (!(await this.opts.link.holdsLease())) await this.stepDown('lost the scheduling lease');
-        else if (this.opts.mode === 'inbox') await this.sweep();
+        else await this.sweep();
       } else if (await this.opts.link.tryLease()) {
         await this.become();
       }
@@ -84,17 +94,31 @@ export class Replica {
   private async become(): Promise<void> {
     const c = this.opts.makeCoordinator();
     this.coordinator = c;
+    this.failedWith = undefined;
+    void c.whenFailed().then((err) => {
+      if (this.coordinator !== c) return;
+      this.failedWith = { err };
+      void this.tick();
+    });
     this.opts.gateway.startWatching();
-    const resumed = await c.resume();
-    await this.opts.onLead?.(c);
-    // Nodes whose agent came back while no replica was scheduling: live again.
-    for (const n of await this.opts.store.listNodes()) {
-      if (n.state === 'down' && Date.now() - n.lastSeenAt < this.opts.gateway.heartbeatTimeoutMs)
-        await c.nodeConnected(n);
+    let resumed: number[];
+    try {
+      resumed = await c.resume();
+      await this.opts.onLead?.(c);
+      // Nodes whose agent came back while no replica was scheduling: live again.
+      for (const n of await this.opts.store.listNodes()) {
+        if (n.state === 'down' && Date.now() - n.lastSeenAt < this.opts.gateway.heartbeatTimeoutMs)
+          await c.nodeConnected(n);
+      }
+    } catch (err) {
+      await this.stepDown(`taking the jobs up failed: ${String(err)}`);
+      throw err;
     }
     if (this.opts.mode === 'inbox') {
       this.opts.log(`holding the scheduling lease; resumed ${resumed.length} active job(s)`);
-      this.timers.push(setInterval(() => void this.drainInbox(), 250));
+      // Commands the last lease holder committed may never have reached their agents (it died before
+      // its notification went out, or that failed): every agent with work reconciles again.
+      this.opts.gateway.reconcileAgents(c.nodesWithActiveTasks());
       await this.drainInbox();
     } else if (resumed.length > 0) {
       this.opts.log(`resumed ${resumed.length} active job(s): ${resumed.join(', ')}`);
@@ -105,11 +129,12 @@ export class Replica {
     const c = this.coordinator;
     if (!c) return;
     this.coordinator = undefined;
+    this.failedWith = undefined;
     this.opts.log(`no longer scheduling: ${why}`);
     await c.close();
   }
 
-  /** Jobs another replica created whose notice got lost: taken up here. */
+  /** Jobs another replica (or a coordinator that failed since) created whose notice got lost: taken up here. */
   private async sweep(): Promise<void> {
     const c = this.coordinator;
     if (!c) return;

@@ -1,5 +1,8 @@
 /** How times, durations and sizes read in the UI. */
 
+/** A size in bytes, as the server and CLI show it (`1.5 MiB`). */
+export { formatSize as bytes } from '../core/size.js';
+
 export function duration(ms: number): string {
   if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
   const s = Math.round(ms / 1000);
@@ -23,18 +26,6 @@ export function when(iso: string | null): string {
   const today = new Date();
   const time = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
   return d.toDateString() === today.toDateString() ? time : `${d.toLocaleDateString()} ${time}`;
-}
-
-export function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }
 
 export function labelText(labels: Record<string, string>): string[] {

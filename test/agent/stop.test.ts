@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ProcessGroup } from '../../src/agent/process-group.js';
 import { findTaggedPids, reapTagged } from '../../src/agent/reaper.js';
 import { DirectSpawner, type Spawner } from '../../src/agent/spawner.js';
-import { Harness, isGone } from './harness.js';
+import { Harness, isGone, sameRef } from './harness.js';
 
 let h: Harness;
 afterEach(async () => {
@@ -128,6 +128,26 @@ describe('LocalAgent: stop, cleanup, shutdown', () => {
     });
     expect(isGone(daemon)).toBe(true);
     expect(findTaggedPids(h.jobPrefix)).toEqual([]);
+  });
+
+  it('an attempt whose exit waits for cleanup still counts as running: a repeated start (a reconnect) does not run it again', async () => {
+    h = await Harness.create({ killGraceMs: 1500 });
+    // The daemon ignores SIGTERM, so the cleanup after the task takes the whole kill grace.
+    const ref = h.start({
+      command: `setsid sh -c 'trap "" TERM; echo $$ > daemon.pid; exec sleep 1000' >/dev/null 2>&1 & while [ ! -s daemon.pid ]; do sleep 0.02; done; echo once >> runs.log`,
+      cleanupAfter: true,
+    });
+    const { pid } = await h.started(ref);
+    while (!isGone(pid)) await new Promise((resolve) => setTimeout(resolve, 20));
+    // The task's own process has exited; its exit report waits for the cleanup.
+    expect(h.reports.some((r) => r.type === 'task.exited')).toBe(false);
+    expect(h.agent.runningRefs()).toContainEqual(ref);
+    h.start({ command: 'echo twice >> runs.log', cleanupAfter: true }, ref);
+    const exited = await h.exited(ref);
+    expect(exited).toMatchObject({ outcome: 'succeeded', cleaned: { killed: 1 } });
+    expect(h.reports.filter((r) => r.type === 'task.started' && sameRef(r.ref, ref))).toHaveLength(1);
+    expect(await readFile(join(h.jobDir, 'runs.log'), 'utf8')).toBe('once\n');
+    expect(h.agent.runningRefs()).toEqual([]);
   });
 
   it('job.cleanup stops the attempts of the job that still run', async () => {

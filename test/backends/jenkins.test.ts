@@ -6,45 +6,25 @@
  * restart mid-build (no second build, no doubled line), the ASCOB runs API choosing the backend, the
  * backends API (credentials never answered nor logged) and unknown backend labels refused.
  */
-import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN, api, eventually, type Proc, type ServerProc, startServer } from '../helpers/cluster.js';
+import { freePort } from '../agent/harness.js';
+import { ADMIN, api, type Proc, type ServerProc, startServer } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/embedded.js';
 import { FakeJenkins } from '../helpers/fake-jenkins.js';
 import { populate } from '../helpers/principals.js';
+import { fileSchema, PG_URL as PG } from '../helpers/store.js';
+import { final, lineSeen, lines, lockHolders, submit } from './support.js';
 
-const PG = process.env.JOBHUB_TEST_PG_URL;
 if (!PG)
   console.warn(
     'PostgreSQL Jenkins backend restart test skipped: set JOBHUB_TEST_PG_URL=postgres://... to run it',
   );
 const procs: Proc[] = [];
-let schema = '';
+const schema = fileSchema('jh_jk_');
 let jenkins: FakeJenkins;
 let deadPort = 0;
-
-interface Job {
-  id: number;
-  status: string;
-  reason: string | null;
-  waitingFor: string | null;
-}
-interface Line {
-  text: string;
-  stream: string;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => s.once('listening', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 function backendsFile(dir: string): string {
   const file = path.join(dir, 'backends.yaml');
@@ -95,40 +75,12 @@ params:
   version: {type: string, default: "2.5"}
 ${extra}`;
 
-async function submit(server: string, text: string): Promise<number> {
-  return (await api<{ id: number }>(server, 'POST', '/api/v1/jobs', text)).id;
-}
-
-async function final(server: string, id: number): Promise<Job> {
-  return eventually(async () => {
-    const j = await api<Job>(server, 'GET', `/api/v1/jobs/${id}`);
-    return ['succeeded', 'failed', 'stopped'].includes(j.status) ? j : undefined;
-  }, 20_000);
-}
-
-async function lines(server: string, id: number): Promise<Line[]> {
-  return (await api<{ lines: Line[] }>(server, 'GET', `/api/v1/jobs/${id}/logs`)).lines;
-}
-
 beforeAll(async () => {
   jenkins = await new FakeJenkins().start();
   deadPort = await freePort();
-  if (PG) {
-    schema = `jh_jk_${randomBytes(4).toString('hex')}`;
-    const c = new pg.Client({ connectionString: PG });
-    await c.connect();
-    await c.query(`CREATE SCHEMA ${schema}`);
-    await c.end();
-  }
 });
 afterAll(async () => {
   await jenkins.close();
-  if (PG) {
-    const c = new pg.Client({ connectionString: PG });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await c.end();
-  }
 });
 afterEach(async () => {
   await Promise.all(procs.splice(0).map((p) => p.kill('SIGKILL')));
@@ -171,10 +123,7 @@ describe('jenkins backend', () => {
     const server = await serverWith();
     jenkins.scripts.set('deploy', { lines: ['working'], result: 'SUCCESS', queuePolls: 1, hold: true });
     const id = await submit(server.url, spec('jenkins-prod'));
-    await eventually(
-      async () => ((await lines(server.url, id)).some((l) => l.text === 'working') ? true : undefined),
-      15_000,
-    );
+    await lineSeen(server.url, id, 'working', 15_000);
     await api(server.url, 'POST', `/api/v1/jobs/${id}/stop`, '{}', 'application/json');
     const job = await final(server.url, id);
     expect(job.status).toBe('stopped');
@@ -200,21 +149,14 @@ describe('jenkins backend', () => {
     expect(failed.reason).toMatch(/ECONNREFUSED/);
     // The lock went with the failed job: the next job waiting on it ran.
     expect((await final(server.url, next)).status).toBe('succeeded');
-    const { locks } = {
-      locks: await api<{ results: Array<{ name: string; holders: unknown[] }> }>(
-        server.url,
-        'GET',
-        '/api/v1/locks',
-      ),
-    };
-    expect(locks.results.find((l) => l.name === 'env-staging')?.holders ?? []).toEqual([]);
+    expect(await lockHolders(server.url, 'env-staging')).toEqual([]);
   });
 
   it.each(PG ? ['sqlite', 'postgres'] : ['sqlite'])(
     'resumes after a server restart mid-build (%s): no second build, no doubled line',
     async (store) => {
       const dir = tempDir('jobhub-bk-');
-      const on = store === 'postgres' ? schema : undefined;
+      const on = store === 'postgres' ? schema() : undefined;
       let server = await serverWith(dir, on);
       jenkins.scripts.set('deploy', {
         lines: ['one', 'two', 'three', 'four'],
@@ -224,10 +166,7 @@ describe('jenkins backend', () => {
       });
       const before = jenkins.triggers;
       const id = await submit(server.url, spec('jenkins-prod'));
-      await eventually(
-        async () => ((await lines(server.url, id)).some((l) => l.text === 'four') ? true : undefined),
-        15_000,
-      );
+      await lineSeen(server.url, id, 'four', 15_000);
       await server.kill('SIGKILL');
       procs.splice(procs.indexOf(server), 1);
       const number = jenkins.builds.at(-1)?.number ?? 0;

@@ -6,19 +6,18 @@
  * polled (seed 002's asynchronous polling); a stop reaches the stop URL and the job ends stopped; an
  * unreachable webhook fails the job.
  */
-import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HOOK_KEY_LABEL, HookTokens } from '../../src/backends/hook-tokens.js';
 import { ServerKey } from '../../src/server/server-key.js';
+import { freePort } from '../agent/harness.js';
 import { ADMIN, api, eventually, type Proc, type ServerProc, startServer } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/embedded.js';
 import { FakeWebhook, hook } from '../helpers/fake-webhook.js';
+import { fileSchema, PG_URL as PG } from '../helpers/store.js';
+import { final, lineSeen, lines, lockHolders, submit } from './support.js';
 
-const PG = process.env.JOBHUB_TEST_PG_URL;
 if (!PG)
   console.warn('PostgreSQL webhook backend tests skipped: set JOBHUB_TEST_PG_URL=postgres://... to run them');
 
@@ -26,30 +25,13 @@ const procs: Proc[] = [];
 const KEY = 'webhook-test-key';
 /** The hook tokens the servers here make (they share KEY): for jobs jobhub gave no token for. */
 const TOKENS = new HookTokens(ServerKey.from(KEY).derive(HOOK_KEY_LABEL));
+const schema = fileSchema('jh_bk_');
 let webhook: FakeWebhook;
-let schema = '';
 let deadPort = 0;
-
-interface Job {
-  id: number;
-  status: string;
-  reason: string | null;
-}
-interface Line {
-  text: string;
-  stream: string;
-}
 
 beforeAll(async () => {
   webhook = await new FakeWebhook().start();
   deadPort = await freePort();
-  if (PG) {
-    schema = `jh_bk_${randomBytes(4).toString('hex')}`;
-    const c = new pg.Client({ connectionString: PG });
-    await c.connect();
-    await c.query(`CREATE SCHEMA ${schema}`);
-    await c.end();
-  }
 });
 afterEach(async () => {
   await Promise.all(procs.splice(0).map((p) => p.kill('SIGKILL')));
@@ -59,21 +41,7 @@ afterEach(async () => {
 });
 afterAll(async () => {
   await webhook.close();
-  if (PG) {
-    const c = new pg.Client({ connectionString: PG });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await c.end();
-  }
 });
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => s.once('listening', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function serverOn(store: 'sqlite' | 'postgres'): Promise<ServerProc> {
   const dir = tempDir('jobhub-wh-');
@@ -104,25 +72,10 @@ async function serverOn(store: 'sqlite' | 'postgres'): Promise<ServerProc> {
   );
   const args = ['--backends', file];
   const env: Record<string, string> = { JOBHUB_SERVER_KEY: KEY };
-  if (store === 'postgres' && PG) args.push('--database', PG, '--database-schema', schema);
+  if (store === 'postgres' && PG) args.push('--database', PG, '--database-schema', schema());
   const s = await startServer({ dataDir: dir, args, env });
   procs.push(s);
   return s;
-}
-
-async function submit(server: string, text: string): Promise<number> {
-  return (await api<{ id: number }>(server, 'POST', '/api/v1/jobs', text)).id;
-}
-
-async function final(server: string, id: number): Promise<Job> {
-  return eventually(async () => {
-    const j = await api<Job>(server, 'GET', `/api/v1/jobs/${id}`);
-    return ['succeeded', 'failed', 'stopped'].includes(j.status) ? j : undefined;
-  }, 20_000);
-}
-
-async function lines(server: string, id: number): Promise<Line[]> {
-  return (await api<{ lines: Line[] }>(server, 'GET', `/api/v1/jobs/${id}/logs`)).lines;
 }
 
 const stores = PG ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const);
@@ -223,10 +176,7 @@ describe.each(stores)('webhook backend (%s)', (store) => {
     const failing = await submit(server.url, 'name: polled-job\nlabels: {backend: polled}\n');
     const [ext] = await webhook.received(failing);
     webhook.states.set(ext, { state: 'running', output: 'starting\nstep 1\n' });
-    await eventually(
-      async () => ((await lines(server.url, failing)).some((l) => l.text === 'step 1') ? true : undefined),
-      10_000,
-    );
+    await lineSeen(server.url, failing, 'step 1', 10_000);
     webhook.states.set(ext, {
       state: 'failed',
       text: 'disk full',
@@ -254,12 +204,7 @@ describe.each(stores)('webhook backend (%s)', (store) => {
     expect(gone.reason).toMatch(
       /backend gone unreachable: POST http:\/\/127\.0\.0\.1:\d+\/run: ECONNREFUSED/,
     );
-    const locks = await api<{ results: Array<{ name: string; holders: unknown[] }> }>(
-      server.url,
-      'GET',
-      '/api/v1/locks',
-    );
-    expect(locks.results.find((l) => l.name === 'w-lock')?.holders ?? []).toEqual([]);
+    expect(await lockHolders(server.url, 'w-lock')).toEqual([]);
   });
 });
 

@@ -6,18 +6,15 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { findTaggedPids } from '../../src/agent/reaper.js';
-import { eventually, type Proc, startAgent, startServer } from '../helpers/cluster.js';
+import { eventually, startAgent, startServer } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/embedded.js';
 import { CountingClient, printLines } from './support/crash-harness.js';
-import { recordFaults } from './support/fault-report.js';
-import { checkAll, type Expectation } from './support/invariants.js';
+import { checkFaultRun, killedAfterEach } from './support/fault-run.js';
+import type { Expectation } from './support/invariants.js';
 
-const procs: Proc[] = [];
-afterEach(async () => {
-  await Promise.all(procs.splice(0).map((p) => p.kill('SIGKILL')));
-});
+const procs = killedAfterEach();
 
 /** A fast heartbeat, so that a dead agent is declared down in about 2 s. */
 const SERVER_ARGS = ['--heartbeat', '500ms', '--heartbeat-timeout', '2s'];
@@ -79,19 +76,14 @@ stages: [{name: s, tasks: [{name: after, shell: {command: "${printLines(10)}"}}]
       ['doomed', 400],
       ['after', 10],
     ]);
-    const { result, lines } = await checkAll(server.url, expected, plan, [nodeId]);
-    recordFaults({
+    await checkFaultRun(server.url, {
       kind: 'agent SIGKILL',
       injected: 1,
-      jobs: expected.size,
-      linesChecked: lines.checked,
-      lost: result.lost,
-      doubled: result.doubled,
-      leaked: result.leaked,
-      serverErrors: client.serverErrors,
+      expected,
+      plan,
+      nodeIds: [nodeId],
+      clientErrors: client.errors,
     });
-    expect(result.problems).toEqual([]);
-    expect(client.errors).toEqual([]);
   });
 
   it('SIGKILL of a task process: the task fails with the signal; a task with retries runs again', {
@@ -154,18 +146,13 @@ stages:
       ['victim', 5],
       ['phoenix', 8],
     ]);
-    const { result, lines } = await checkAll(server.url, expected, plan, [nodeId]);
-    recordFaults({
+    await checkFaultRun(server.url, {
       kind: 'task process SIGKILL',
       injected,
-      jobs: expected.size,
-      linesChecked: lines.checked,
-      lost: result.lost,
-      doubled: result.doubled,
-      leaked: result.leaked,
-      serverErrors: client.serverErrors,
+      expected,
+      plan,
+      nodeIds: [nodeId],
+      clientErrors: client.errors,
     });
-    expect(result.problems).toEqual([]);
-    expect(client.errors).toEqual([]);
   });
 });

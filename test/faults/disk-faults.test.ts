@@ -12,7 +12,8 @@ import { ADMIN, AGENT, eventually, type Proc, startAgent, startServer } from '..
 import { tempDir } from '../helpers/embedded.js';
 import { CountingClient, printLines } from './support/crash-harness.js';
 import { recordFaults } from './support/fault-report.js';
-import { checkAll, type Expectation } from './support/invariants.js';
+import { checkFaultRun } from './support/fault-run.js';
+import type { Expectation } from './support/invariants.js';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/jobhub.js');
 const isRoot = process.getuid?.() === 0;
@@ -94,20 +95,14 @@ stages: [{name: s, tasks: [{name: late, shell: {command: "${printLines(5)}"}}]}]
         ['printer', 60],
         ['late', 5],
       ]);
-      const { result, lines } = await checkAll(server.url, expected, plan, [nodeId]);
-      const unexpected = client.errors.filter((e) => !/: 50[37] /.test(e));
-      recordFaults({
+      await checkFaultRun(server.url, {
         kind: 'full disk (server data)',
         injected: 1,
-        jobs: expected.size,
-        linesChecked: lines.checked,
-        lost: result.lost,
-        doubled: result.doubled,
-        leaked: result.leaked,
-        serverErrors: unexpected.length,
+        expected,
+        plan,
+        nodeIds: [nodeId],
+        clientErrors: client.errors.filter((e) => !/: 50[37] /.test(e)),
       });
-      expect(result.problems).toEqual([]);
-      expect(unexpected).toEqual([]);
       expect(server.child.exitCode).toBeNull();
     },
   );

@@ -6,40 +6,39 @@
  * into a file, support/overlap.ts), every log line stored once, the job ends as it should, no task
  * process left, and a node that comes back after being declared down stops what was given up.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { afterEach, describe, expect, it, onTestFailed } from 'vitest';
-import { api, eventually, type Proc, startAgent, startServer } from '../helpers/cluster.js';
-import { tempDir } from '../helpers/embedded.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { api, eventually } from '../helpers/cluster.js';
 import { recordFaults } from './support/fault-report.js';
-import { checkAll, type JobView, readJob, tasksOf } from './support/invariants.js';
-import { checkNoOverlap, tickingCommand } from './support/overlap.js';
+import {
+  checkFaultRun,
+  finished,
+  killedAfterEach,
+  linesStored,
+  startOneAgentCluster,
+  submitJob,
+  tickingJob,
+} from './support/fault-run.js';
+import { type JobView, readJob, tasksOf } from './support/invariants.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
 const HEARTBEAT = ['--heartbeat', '300ms', '--heartbeat-timeout', '1500ms', '--stop-grace', '1s'];
 
-const procs: Proc[] = [];
+const procs = killedAfterEach();
 const proxies: TcpProxy[] = [];
 afterEach(async () => {
   await Promise.all(proxies.splice(0).map((p) => p.close()));
-  await Promise.all(procs.splice(0).map((p) => p.kill('SIGKILL')));
 });
 
 /** A server, a proxy in front of it and one agent that reaches the server only through the proxy. */
 async function proxiedCluster() {
-  const server = await startServer({ args: HEARTBEAT });
-  procs.push(server);
-  const proxy = await TcpProxy.start({ host: '127.0.0.1', port: server.port });
-  proxies.push(proxy);
-  const agent = startAgent({ server: proxy.url });
-  procs.push(agent);
-  onTestFailed(() => {
-    console.log(`server said:\n${server.out().slice(-3000)}\nagent said:\n${agent.out().slice(-3000)}`);
+  let proxy: TcpProxy | undefined;
+  const cluster = await startOneAgentCluster(procs, HEARTBEAT, async (server) => {
+    proxy = await TcpProxy.start({ host: '127.0.0.1', port: server.port });
+    proxies.push(proxy);
+    return proxy.url;
   });
-  const node = await nodeState(server.url, (n) => n.connected);
-  const nodeId = readFileSync(path.join(agent.dataDir, 'node-id'), 'utf8').trim();
-  expect(node.id).toBe(nodeId);
-  return { server, proxy, agent, nodeId, ticks: path.join(tempDir('jobhub-ticks-'), 'ticks') };
+  if (!proxy) throw new Error('no proxy');
+  return { ...cluster, proxy };
 }
 
 interface NodeView {
@@ -57,36 +56,10 @@ function nodeState(server: string, want: (n: NodeView) => boolean, timeoutMs = 3
   }, timeoutMs);
 }
 
-async function submit(server: string, spec: string): Promise<number> {
-  return (await api<{ id: number }>(server, 'POST', '/api/v1/jobs', spec)).id;
-}
-
-const FINAL = new Set(['succeeded', 'failed', 'stopped']);
-function finished(server: string, id: number): Promise<JobView> {
-  return eventually(async () => {
-    const j = await api<JobView>(server, 'GET', `/api/v1/jobs/${id}`);
-    return FINAL.has(j.status) ? j : undefined;
-  }, 60_000);
-}
-
-async function linesStored(server: string, id: number, n: number): Promise<void> {
-  await eventually(async () => {
-    const r = await api<{ lines: unknown[] }>(server, 'GET', `/api/v1/jobs/${id}/logs?limit=1000`);
-    return r.lines.length >= n ? true : undefined;
-  });
-}
-
-/** `stubborn`: the task ignores SIGTERM (a stop takes the whole grace, then SIGKILL). */
-function tickingJob(name: string, ticks: string, lines: number, retries = 0, stubborn = false): string {
-  const retry = retries > 0 ? `, retries: {count: ${retries}, backoff: 100ms}` : '';
-  const command = `${stubborn ? "trap '' TERM; " : ''}${tickingCommand(ticks, lines)}`;
-  return `name: ${name}\nstages: [{name: s, tasks: [{name: t${retry}, shell: {command: ${JSON.stringify(command)}}}]}]\n`;
-}
-
 describe('network faults between agent and server', () => {
   it('a link cut (twice) and a delayed link, each under the timeout: the task runs on, once, every line stored once', async () => {
     const { server, proxy, agent, nodeId, ticks } = await proxiedCluster();
-    const id = await submit(server.url, tickingJob('cut-link', ticks, 80));
+    const id = await submitJob(server.url, tickingJob('cut-link', ticks, 80));
     await linesStored(server.url, id, 5);
     proxy.delay(150);
     await linesStored(server.url, id, 15);
@@ -105,28 +78,21 @@ describe('network faults between agent and server', () => {
     const [task] = tasksOf(job);
     expect(task?.attempt).toBe(1); // never given up, never restarted
     expect(agent.out()).toMatch(/lost the connection/);
-    const { result, lines } = await checkAll(server.url, new Map([[id, 'succeeded']]), new Map([['t', 80]]), [
-      nodeId,
-    ]);
-    const overlap = checkNoOverlap(ticks);
-    expect(result.problems).toEqual([]);
-    expect(overlap.problems).toEqual([]);
-    expect(lines.checked).toBe(80);
-    recordFaults({
+    const { lines } = await checkFaultRun(server.url, {
       kind: 'link cut (under timeout)',
       injected: proxy.injected.get('cut') ?? 0,
-      jobs: 1,
-      linesChecked: lines.checked,
-      lost: result.lost,
-      doubled: result.doubled + overlap.doubled,
-      leaked: result.leaked,
+      expected: new Map([[id, 'succeeded']]),
+      plan: new Map([['t', 80]]),
+      nodeIds: [nodeId],
+      ticks,
     });
+    expect(lines.checked).toBe(80);
     recordFaults({ kind: 'link delayed 150 ms', injected: proxy.injected.get('delay') ?? 0 });
   });
 
   it('a half-open link (blackhole) past the timeout: the agent stops its task itself, the retry never overlaps it', async () => {
     const { server, proxy, agent, nodeId, ticks } = await proxiedCluster();
-    const id = await submit(server.url, tickingJob('half-open', ticks, 60, 1));
+    const id = await submitJob(server.url, tickingJob('half-open', ticks, 60, { retries: 1 }));
     await linesStored(server.url, id, 5);
     proxy.set('blackhole');
     // The agent hears nothing: it stops what runs (before the server could give it up)...
@@ -139,29 +105,25 @@ describe('network faults between agent and server', () => {
     expect(tasksOf(job)[0]?.attempt).toBe(2);
     const record = await readJob(server.url, id);
     expect(record.events.some((e) => e.type === 'task.status' && e.to === 'lost')).toBe(true);
-    const { result, lines } = await checkAll(server.url, new Map([[id, 'succeeded']]), new Map([['t', 60]]), [
-      nodeId,
-    ]);
-    const overlap = checkNoOverlap(ticks);
-    expect(result.problems).toEqual([]);
-    expect(overlap.problems).toEqual([]);
-    expect(overlap.attempts).toBe(2);
-    recordFaults({
+    const { overlap } = await checkFaultRun(server.url, {
       kind: 'half-open link (blackhole)',
       injected: proxy.injected.get('blackhole') ?? 0,
-      jobs: 1,
-      linesChecked: lines.checked,
-      lost: result.lost,
-      doubled: result.doubled + overlap.doubled,
-      leaked: result.leaked,
+      expected: new Map([[id, 'succeeded']]),
+      plan: new Map([['t', 60]]),
+      nodeIds: [nodeId],
+      ticks,
     });
+    expect(overlap?.attempts).toBe(2);
   });
 
   it('heartbeats delayed past the timeout, then arriving: the node is told its task was given up and stops it; the retry waits for it', async () => {
     const { server, proxy, agent, nodeId, ticks } = await proxiedCluster();
     // The task ignores SIGTERM: stopping the given-up attempt takes the stop grace (1 s), and its
     // retry on the same node must wait for it.
-    const id = await submit(server.url, tickingJob('late-heartbeats', ticks, 60, 1, true));
+    const id = await submitJob(
+      server.url,
+      tickingJob('late-heartbeats', ticks, 60, { retries: 1, stubborn: true }),
+    );
     await linesStored(server.url, id, 5);
     // Only the agent's side is held: it keeps hearing the server, so it does not stop its task.
     proxy.set('stall', 'upstream');
@@ -180,21 +142,14 @@ describe('network faults between agent and server', () => {
     const record = await readJob(server.url, id);
     // The late report of the given-up attempt was recorded as superseded, not applied.
     expect(record.events.filter((e) => e.type === 'task.superseded').length).toBeGreaterThan(0);
-    const { result, lines } = await checkAll(server.url, new Map([[id, 'succeeded']]), new Map([['t', 60]]), [
-      nodeId,
-    ]);
-    const overlap = checkNoOverlap(ticks);
-    expect(result.problems).toEqual([]);
-    expect(overlap.problems).toEqual([]);
-    expect(overlap.attempts).toBe(2);
-    recordFaults({
+    const { overlap } = await checkFaultRun(server.url, {
       kind: 'heartbeats delayed past timeout',
       injected: proxy.injected.get('stall') ?? 0,
-      jobs: 1,
-      linesChecked: lines.checked,
-      lost: result.lost,
-      doubled: result.doubled + overlap.doubled,
-      leaked: result.leaked,
+      expected: new Map([[id, 'succeeded']]),
+      plan: new Map([['t', 60]]),
+      nodeIds: [nodeId],
+      ticks,
     });
+    expect(overlap?.attempts).toBe(2);
   });
 });

@@ -138,7 +138,7 @@ describe('PostgreSQL restarted under load', () => {
         await client.allFinal(expected.keys(), 90_000);
       } catch (err) {
         throw new Error(
-          `${String(err)}\nserver (exit ${server.child.exitCode}):\n${server.out().slice(-3000)}`,
+          `${String(err)}\nserver (exit ${server.child.exitCode}):\n${server.out().slice(-3000)}\nagents:\n${agents.map((a) => a.out().slice(-1000)).join('\n')}`,
         );
       }
       expect(server.child.exitCode, server.out().slice(-3000)).toBeNull();

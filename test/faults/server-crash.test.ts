@@ -1,16 +1,9 @@
-/**
- * SIGKILL of the server at random points of a job mix, repeated, on SQLite and on PostgreSQL: after
- * the last restart every job reaches its final state, every line is stored once and in order, the
- * events are complete and in order, no finished job holds a lock and no task process is left.
- */
-import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { eventually, type Proc, type ServerProc, startAgent, startServer } from '../helpers/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { eventually, type ServerProc, startAgent, startServer } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/embedded.js';
-import { PG_SKIP_NOTICE, PG_URL } from '../helpers/store.js';
+import { fileSchema, PG_SKIP_NOTICE, PG_URL } from '../helpers/store.js';
 import {
   CountingClient,
   faultSeed,
@@ -21,35 +14,15 @@ import {
   submitMix,
   untilJobEvent,
 } from './support/crash-harness.js';
-import { recordFaults } from './support/fault-report.js';
-import { checkAll, type Expectation, type JobView, tasksOf } from './support/invariants.js';
+import { checkFaultRun, killedAfterEach } from './support/fault-run.js';
+import { type Expectation, type JobView, tasksOf } from './support/invariants.js';
 
 /** Kills per backend: enough to land at different points of the mix, few enough to stay fast. */
 const KILLS = Number(process.env.JOBHUB_FAULT_KILLS ?? 4);
 
-const procs: Proc[] = [];
-const schemas: string[] = [];
-afterEach(async () => {
-  await Promise.all(procs.splice(0).map((p) => p.kill('SIGKILL')));
-});
-afterAll(async () => {
-  if (!PG_URL || schemas.length === 0) return;
-  const c = new pg.Client({ connectionString: PG_URL });
-  await c.connect();
-  for (const s of schemas) await c.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
-  await c.end();
-});
+const procs = killedAfterEach();
+const schema = fileSchema('jh_crash_');
 if (!PG_URL) console.warn(`server-crash: ${PG_SKIP_NOTICE}`);
-
-async function pgSchema(): Promise<string> {
-  const schema = `jh_crash_${randomBytes(4).toString('hex')}`;
-  const c = new pg.Client({ connectionString: PG_URL });
-  await c.connect();
-  await c.query(`CREATE SCHEMA ${schema}`);
-  await c.end();
-  schemas.push(schema);
-  return schema;
-}
 
 async function killLoop(backend: 'SQLite' | 'PostgreSQL', serverArgs: string[]): Promise<void> {
   const rng = seededRandom(faultSeed(`server SIGKILL (${backend})`));
@@ -75,19 +48,14 @@ async function killLoop(backend: 'SQLite' | 'PostgreSQL', serverArgs: string[]):
     );
     throw new Error(`${String(err)}\n${tails.join('\n')}`);
   });
-  const { result, lines } = await checkAll(server.url, expected, MIX_LINES, nodeIds);
-  recordFaults({
+  const { lines } = await checkFaultRun(server.url, {
     kind: `server SIGKILL (${backend})`,
     injected: KILLS,
-    jobs: expected.size,
-    linesChecked: lines.checked,
-    lost: result.lost,
-    doubled: result.doubled,
-    leaked: result.leaked,
-    serverErrors: client.serverErrors,
+    expected,
+    plan: MIX_LINES,
+    nodeIds,
+    clientErrors: client.errors,
   });
-  expect(result.problems).toEqual([]);
-  expect(client.errors).toEqual([]);
   expect(lines.checked).toBeGreaterThan(0);
 }
 
@@ -97,7 +65,7 @@ describe('server SIGKILL at random points of a job mix', () => {
   });
 
   it.skipIf(!PG_URL)('loses nothing on PostgreSQL', { timeout: 120_000 }, async () => {
-    await killLoop('PostgreSQL', ['--database', PG_URL ?? '', '--database-schema', await pgSchema()]);
+    await killLoop('PostgreSQL', ['--database', PG_URL ?? '', '--database-schema', schema()]);
   });
 });
 

@@ -5,54 +5,21 @@
  * agent whose node is draining: it lets its tasks finish, then exits 0 (without draining it stops
  * them: agent-restart.test.ts).
  */
-import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import path from 'node:path';
-import { afterEach, describe, expect, it, onTestFailed } from 'vitest';
-import { ADMIN, api, eventually, type Proc, startAgent, startServer } from '../helpers/cluster.js';
-import { tempDir } from '../helpers/embedded.js';
-import { recordFaults } from './support/fault-report.js';
-import { checkAll, type JobView, tasksOf } from './support/invariants.js';
-import { checkNoOverlap, tickingCommand } from './support/overlap.js';
+import { describe, expect, it } from 'vitest';
+import { ADMIN, api, eventually, startServer } from '../helpers/cluster.js';
+import {
+  checkFaultRun,
+  finished,
+  killedAfterEach,
+  linesStored,
+  startOneAgentCluster,
+  submitJob,
+  tickingJob,
+} from './support/fault-run.js';
+import { tasksOf } from './support/invariants.js';
 
-const procs: Proc[] = [];
-afterEach(async () => {
-  await Promise.all(procs.splice(0).map((p) => p.kill('SIGKILL')));
-});
-
-async function submit(server: string, spec: string): Promise<number> {
-  return (await api<{ id: number }>(server, 'POST', '/api/v1/jobs', spec)).id;
-}
-
-const FINAL = new Set(['succeeded', 'failed', 'stopped']);
-function finished(server: string, id: number): Promise<JobView> {
-  return eventually(async () => {
-    const j = await api<JobView>(server, 'GET', `/api/v1/jobs/${id}`);
-    return FINAL.has(j.status) ? j : undefined;
-  }, 60_000);
-}
-
-async function linesStored(server: string, id: number, n: number): Promise<void> {
-  await eventually(async () => {
-    const r = await api<{ lines: unknown[] }>(server, 'GET', `/api/v1/jobs/${id}/logs`);
-    return r.lines.length >= n ? true : undefined;
-  });
-}
-
-async function connectedNode(server: string): Promise<string> {
-  return eventually(async () => {
-    const r = await api<{ results: Array<{ id: string; connected: boolean }> }>(
-      server,
-      'GET',
-      '/api/v1/nodes',
-    );
-    return r.results[0]?.connected ? r.results[0].id : undefined;
-  });
-}
-
-function tickingJob(ticks: string, lines: number): string {
-  return `name: through-shutdown\nstages: [{name: s, tasks: [{name: t, shell: {command: ${JSON.stringify(tickingCommand(ticks, lines))}}}]}]\n`;
-}
+const procs = killedAfterEach();
 
 /** A connection that has had one request answered (so the server has parsed from it). */
 async function rawConnection(port: number) {
@@ -72,16 +39,8 @@ async function rawConnection(port: number) {
 describe('graceful shutdown', () => {
   it('SIGTERM to the server: a followed stream ends cleanly, a slow upload is cut after the grace, exit 0, the job runs on', async () => {
     const args = ['--heartbeat', '300ms', '--heartbeat-timeout', '10s', '--shutdown-grace', '1s'];
-    const first = await startServer({ args });
-    procs.push(first);
-    const agent = startAgent({ server: first.url });
-    procs.push(agent);
-    onTestFailed(() =>
-      console.log(`server:\n${first.out().slice(-2000)}\nagent:\n${agent.out().slice(-2000)}`),
-    );
-    const nodeId = await connectedNode(first.url);
-    const ticks = path.join(tempDir('jobhub-ticks-'), 'ticks');
-    const id = await submit(first.url, tickingJob(ticks, 100));
+    const { server: first, nodeId, ticks } = await startOneAgentCluster(procs, args);
+    const id = await submitJob(first.url, tickingJob('through-shutdown', ticks, 100));
     await linesStored(first.url, id, 5);
 
     // A followed log stream, read as it comes.
@@ -130,41 +89,27 @@ describe('graceful shutdown', () => {
     const job = await finished(second.url, id);
     expect(job.status).toBe('succeeded');
     expect(tasksOf(job)[0]?.attempt).toBe(1);
-    const { result, lines } = await checkAll(
-      second.url,
-      new Map([[id, 'succeeded']]),
-      new Map([['t', 100]]),
-      [nodeId],
-    );
-    const overlap = checkNoOverlap(ticks);
-    expect(result.problems).toEqual([]);
-    expect(overlap.problems).toEqual([]);
+    await checkFaultRun(second.url, {
+      kind: 'server SIGTERM (graceful)',
+      injected: 1,
+      expected: new Map([[id, 'succeeded']]),
+      plan: new Map([['t', 100]]),
+      nodeIds: [nodeId],
+      ticks,
+    });
     console.log(
       `server SIGTERM: exited 0 in ${shutdownMs.toFixed(0)} ms (grace 1 s) with two uploads and a followed stream open`,
     );
-    recordFaults({
-      kind: 'server SIGTERM (graceful)',
-      injected: 1,
-      jobs: 1,
-      linesChecked: lines.checked,
-      lost: result.lost,
-      doubled: result.doubled + overlap.doubled,
-      leaked: result.leaked,
-    });
   });
 
   it('SIGTERM to the agent of a draining node: its tasks finish first, then it exits 0', async () => {
-    const server = await startServer({ args: ['--heartbeat', '300ms', '--heartbeat-timeout', '5s'] });
-    procs.push(server);
-    const agent = startAgent({ server: server.url });
-    procs.push(agent);
-    onTestFailed(() =>
-      console.log(`server:\n${server.out().slice(-2000)}\nagent:\n${agent.out().slice(-2000)}`),
-    );
-    const nodeId = await connectedNode(server.url);
-    expect(readFileSync(path.join(agent.dataDir, 'node-id'), 'utf8').trim()).toBe(nodeId);
-    const ticks = path.join(tempDir('jobhub-ticks-'), 'ticks');
-    const id = await submit(server.url, tickingJob(ticks, 40));
+    const { server, agent, nodeId, ticks } = await startOneAgentCluster(procs, [
+      '--heartbeat',
+      '300ms',
+      '--heartbeat-timeout',
+      '5s',
+    ]);
+    const id = await submitJob(server.url, tickingJob('through-shutdown', ticks, 40));
     await linesStored(server.url, id, 3);
     await api(server.url, 'POST', `/api/v1/nodes/${nodeId}/drain`);
     await agent.waitFor(/this node is draining/);
@@ -174,19 +119,13 @@ describe('graceful shutdown', () => {
     expect(await exited).toBe(0);
     const job = await finished(server.url, id);
     expect(job.status).toBe('succeeded');
-    const { result, lines } = await checkAll(server.url, new Map([[id, 'succeeded']]), new Map([['t', 40]]), [
-      nodeId,
-    ]);
-    expect(result.problems).toEqual([]);
-    expect(lines.checked).toBe(40);
-    recordFaults({
+    const { lines } = await checkFaultRun(server.url, {
       kind: 'agent SIGTERM while draining',
       injected: 1,
-      jobs: 1,
-      linesChecked: lines.checked,
-      lost: result.lost,
-      doubled: result.doubled,
-      leaked: result.leaked,
+      expected: new Map([[id, 'succeeded']]),
+      plan: new Map([['t', 40]]),
+      nodeIds: [nodeId],
     });
+    expect(lines.checked).toBe(40);
   });
 });

@@ -8,9 +8,8 @@
  * `POST /queue/cancelItem?id=`. Progress is driven by polls, not timers: each poll of a queue item
  * brings it closer to starting, each poll of a build adds a console line, so tests never sleep.
  */
-import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoopbackHttp, sendJson } from './loopback-http.js';
 
 export interface JenkinsJobScript {
   /** Console lines, one more per poll of the build. */
@@ -42,12 +41,10 @@ interface QueueItem {
   params: Record<string, string>;
 }
 
-export class FakeJenkins {
+export class FakeJenkins extends LoopbackHttp {
   readonly user = 'robot';
   readonly token = 'jenkins-api-token-5ecret';
   readonly crumb = 'crumb-123';
-  private server: Server | undefined;
-  private port = 0;
   private nextQueue = 100;
   private readonly nextBuild = new Map<string, number>();
   readonly scripts = new Map<string, JenkinsJobScript>();
@@ -56,34 +53,9 @@ export class FakeJenkins {
   /** Every request, as `METHOD path`. */
   readonly requests: string[] = [];
 
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
   /** Builds triggered (POSTs to buildWithParameters / build). */
   get triggers(): number {
     return this.requests.filter((r) => /^POST \/job\/.*\/(buildWithParameters|build)$/.test(r)).length;
-  }
-
-  async start(port = 0): Promise<this> {
-    this.server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        res.statusCode = 500;
-        res.end(String(err));
-      });
-    });
-    this.server.listen(port, '127.0.0.1');
-    await once(this.server, 'listening');
-    this.port = (this.server.address() as AddressInfo).port;
-    return this;
-  }
-
-  async close(): Promise<void> {
-    if (!this.server) return;
-    this.server.closeAllConnections();
-    this.server.close();
-    await once(this.server, 'close');
-    this.server = undefined;
   }
 
   /** Ends a held build with its script's result. */
@@ -103,12 +75,10 @@ export class FakeJenkins {
     b.emitted++;
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse, body: string): Promise<void> {
     const url = new URL(req.url ?? '/', this.url);
     const method = req.method ?? 'GET';
     this.requests.push(`${method} ${url.pathname}`);
-    let body = '';
-    for await (const chunk of req) body += String(chunk);
     const expected = `Basic ${Buffer.from(`${this.user}:${this.token}`).toString('base64')}`;
     if (req.headers.authorization !== expected) {
       res.writeHead(401, { 'www-authenticate': 'Basic realm="Jenkins"' });
@@ -120,10 +90,7 @@ export class FakeJenkins {
       res.end('No valid crumb was included in the request');
       return;
     }
-    const json = (status: number, v: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(v));
-    };
+    const json = (status: number, v: unknown) => sendJson(res, status, v);
     const p = url.pathname;
     if (method === 'GET' && p === '/crumbIssuer/api/json') {
       return json(200, {

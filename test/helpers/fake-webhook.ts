@@ -4,9 +4,8 @@
  * a state the test sets (seed 002's asynchronous polling), and records stops (`POST /stop/:id`).
  * The test plays the backend's side of the hook protocol itself with `hook()`.
  */
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoopbackHttp, sendJson } from './loopback-http.js';
 
 export interface ReceivedJob {
   action: string;
@@ -20,9 +19,7 @@ export interface ReceivedJob {
   authorization: string | undefined;
 }
 
-export class FakeWebhook {
-  private server: Server | undefined;
-  private port = 0;
+export class FakeWebhook extends LoopbackHttp {
   private next = 1;
   readonly jobs = new Map<string, ReceivedJob>();
   readonly stops: Array<{ id: string; force: boolean }> = [];
@@ -30,51 +27,29 @@ export class FakeWebhook {
   readonly states = new Map<string, { state: string; text?: string; output?: string }>();
   private waiters: Array<() => void> = [];
 
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<this> {
-    this.server = createServer(async (req, res) => {
-      let body = '';
-      for await (const chunk of req) body += String(chunk);
-      const url = new URL(req.url ?? '/', this.url);
-      const json = (status: number, v: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(v));
-      };
-      if (req.method === 'POST' && url.pathname === '/run') {
-        const job = JSON.parse(body) as ReceivedJob;
-        if (job.action === 'stop') {
-          this.stops.push({ id: String((job as unknown as { id: string }).id), force: false });
-          return json(200, {});
-        }
-        const id = `ext-${this.next++}`;
-        this.jobs.set(id, { ...job, authorization: req.headers.authorization });
-        for (const w of this.waiters.splice(0)) w();
-        return json(200, { id });
-      }
-      let m = /^\/status\/(.+)$/.exec(url.pathname);
-      if (req.method === 'GET' && m?.[1]) return json(200, this.states.get(m[1]) ?? { state: 'running' });
-      m = /^\/stop\/(.+)$/.exec(url.pathname);
-      if (req.method === 'POST' && m?.[1]) {
-        const b = JSON.parse(body || '{}') as { force?: boolean };
-        this.stops.push({ id: m[1], force: b.force === true });
+  protected async handle(req: IncomingMessage, res: ServerResponse, body: string): Promise<void> {
+    const url = new URL(req.url ?? '/', this.url);
+    const json = (status: number, v: unknown) => sendJson(res, status, v);
+    if (req.method === 'POST' && url.pathname === '/run') {
+      const job = JSON.parse(body) as ReceivedJob;
+      if (job.action === 'stop') {
+        this.stops.push({ id: String((job as unknown as { id: string }).id), force: false });
         return json(200, {});
       }
-      json(404, { error: 'not found' });
-    });
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-    this.port = (this.server.address() as AddressInfo).port;
-    return this;
-  }
-
-  async close(): Promise<void> {
-    if (!this.server) return;
-    this.server.closeAllConnections();
-    this.server.close();
-    await once(this.server, 'close');
+      const id = `ext-${this.next++}`;
+      this.jobs.set(id, { ...job, authorization: req.headers.authorization });
+      for (const w of this.waiters.splice(0)) w();
+      return json(200, { id });
+    }
+    let m = /^\/status\/(.+)$/.exec(url.pathname);
+    if (req.method === 'GET' && m?.[1]) return json(200, this.states.get(m[1]) ?? { state: 'running' });
+    m = /^\/stop\/(.+)$/.exec(url.pathname);
+    if (req.method === 'POST' && m?.[1]) {
+      const b = JSON.parse(body || '{}') as { force?: boolean };
+      this.stops.push({ id: m[1], force: b.force === true });
+      return json(200, {});
+    }
+    json(404, { error: 'not found' });
   }
 
   /** The job jobhub sent for this job id, once it came. */

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 import { PostgresStore } from '../../src/store/postgres/index.js';
 import {
   MIGRATIONS as PG_MIGRATIONS,
@@ -69,6 +70,27 @@ async function dropSchema(schema: string): Promise<void> {
   } finally {
     await c.end();
   }
+}
+
+/**
+ * A PostgreSQL schema for the servers of one test file (with JOBHUB_TEST_PG_URL), made before its
+ * tests and dropped after them; the returned function names it ('' without PostgreSQL).
+ */
+export function fileSchema(prefix: string): () => string {
+  const schema = PG_URL ? randomSchema(prefix) : '';
+  beforeAll(async () => {
+    if (!schema) return;
+    const c = await pgClient();
+    try {
+      await c.query(`CREATE SCHEMA "${schema}"`);
+    } finally {
+      await c.end();
+    }
+  });
+  afterAll(async () => {
+    if (schema) await dropSchema(schema);
+  });
+  return () => schema;
 }
 
 function sqliteDb(): TestDb {

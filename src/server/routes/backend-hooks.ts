@@ -21,7 +21,7 @@ import { HOOK_TOKEN_HEADER } from '../../backends/hook-tokens.js';
 import { ConflictError, JobhubError, NotFoundError } from '../../core/errors.js';
 import { isJobTerminal } from '../../engine/job-state.js';
 import { isTaskActive } from '../../engine/task-state.js';
-import type { TaskRecord } from '../../store/store.js';
+import type { BackendReport, BackendRunRecord, TaskRecord } from '../../store/store.js';
 import { BODY_ERRORS, responses } from '../api-schemas.js';
 import type { ApiContext } from '../context.js';
 import { filesOf } from '../uploads.js';
@@ -88,6 +88,18 @@ async function hookTask(
   return task;
 }
 
+/** The backend run of the task's current attempt (a conflict before the job reached its backend). */
+async function submittedRun(ctx: ApiContext, task: TaskRecord): Promise<BackendRunRecord> {
+  const run = await ctx.store.getBackendRun(task.jobId, task.id, task.attempt);
+  if (!run) throw new ConflictError(`job ${task.jobId} is not submitted to its backend yet`);
+  return run;
+}
+
+/** Stores what the backend reported for the task's current attempt. */
+async function saveReport(ctx: ApiContext, task: TaskRecord, report: BackendReport): Promise<void> {
+  await ctx.store.updateBackendRun(task.jobId, task.id, task.attempt, { report }, ctx.now());
+}
+
 /** Stores lines reported for the task's current attempt (line numbers reserved in the store). */
 async function appendLines(
   ctx: ApiContext,
@@ -131,15 +143,12 @@ export function backendHookRoutes(app: FastifyInstance, { ctx }: RouteDeps): voi
     async (req): Promise<HookAccepted> => {
       const task = await hookTask(ctx, req, true);
       const { state, text, progress } = req.body;
-      const run = await ctx.store.getBackendRun(task.jobId, task.id, task.attempt);
-      if (!run) throw new ConflictError(`job ${task.jobId} is not submitted to its backend yet`);
-      await ctx.store.updateBackendRun(
-        task.jobId,
-        task.id,
-        task.attempt,
-        { report: { state, text: text ?? null, progress: progress ?? run.report?.progress ?? null } },
-        ctx.now(),
-      );
+      const run = await submittedRun(ctx, task);
+      await saveReport(ctx, task, {
+        state,
+        text: text ?? null,
+        progress: progress ?? run.report?.progress ?? null,
+      });
       await appendLines(ctx, task, [`backend status: ${state}${text ? `: ${text}` : ''}`], 'system');
       return { jobId: task.jobId, accepted: 1 };
     },
@@ -162,17 +171,10 @@ export function backendHookRoutes(app: FastifyInstance, { ctx }: RouteDeps): voi
     async (req): Promise<HookAccepted> => {
       const task = await hookTask(ctx, req, true);
       const { progress, text } = req.body;
-      const run = await ctx.store.getBackendRun(task.jobId, task.id, task.attempt);
-      if (!run) throw new ConflictError(`job ${task.jobId} is not submitted to its backend yet`);
+      const run = await submittedRun(ctx, task);
       if (progress !== undefined) {
         const report = run.report ?? { state: 'running' as const, text: null, progress: null };
-        await ctx.store.updateBackendRun(
-          task.jobId,
-          task.id,
-          task.attempt,
-          { report: { ...report, progress } },
-          ctx.now(),
-        );
+        await saveReport(ctx, task, { ...report, progress });
       }
       const line = `progress${progress !== undefined ? ` ${progress}%` : ''}${text ? `: ${text}` : ''}`;
       await appendLines(ctx, task, [line], 'system');

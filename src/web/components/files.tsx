@@ -3,6 +3,7 @@ import { useState } from 'preact/hooks';
 import { bytes } from '../format.js';
 import { useSession } from '../session-context.js';
 import type { FileView } from '../types.js';
+import { ErrorAlert } from './error-alert.js';
 
 export function Files({ jobId, files }: { jobId: number; files: FileView[] }) {
   const { api } = useSession();
@@ -27,11 +28,7 @@ export function Files({ jobId, files }: { jobId: number; files: FileView[] }) {
   if (files.length === 0) return <p class="muted">No files.</p>;
   return (
     <>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert message={error} />
       <ul class="files">
         {files.map((f) => (
           <li key={f.path}>

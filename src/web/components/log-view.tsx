@@ -9,6 +9,7 @@ import { parseAnsi, stripAnsi } from '../ansi.js';
 import { useStream } from '../hooks.js';
 import { useSession } from '../session-context.js';
 import type { LogLine } from '../types.js';
+import { ErrorAlert } from './error-alert.js';
 
 const ROW = 18;
 const PAGE = 500;
@@ -183,11 +184,7 @@ export function LogView({ jobId, taskId, live }: { jobId: number; taskId: number
           </button>
         )}
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert message={error} />
       <div
         class="log-lines"
         ref={box}

@@ -5,18 +5,24 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from '../api.js';
+import { ColumnHeads } from '../components/column-heads.js';
+import { ErrorAlert } from '../components/error-alert.js';
 import { Files } from '../components/files.js';
 import { StageGraph } from '../components/graph.js';
+import { LabelChips } from '../components/label-chips.js';
 import { LogView } from '../components/log-view.js';
 import { Status } from '../components/status.js';
 import { Timeline } from '../components/timeline.js';
-import { labelText, span, when } from '../format.js';
+import { span, when } from '../format.js';
 import { useGet, useNow, useThrottled } from '../hooks.js';
 import { Link, navigate } from '../router.js';
 import { mayChange, useSession } from '../session-context.js';
 import type { FileView, JobDetail, LockView, PlanView, TaskView } from '../types.js';
 
 const FINAL = new Set(['succeeded', 'failed', 'stopped']);
+
+/** The columns of the task table. */
+const TASK_COLUMNS = ['Stage', 'Node', 'Task', 'Status', 'Time', 'Exit', 'Log'];
 
 export function JobPage({ id, task }: { id: number; task?: string | undefined }) {
   const { api, me } = useSession();
@@ -41,9 +47,7 @@ export function JobPage({ id, task }: { id: number; task?: string | undefined })
     return (
       <section>
         <h1>Job {id}</h1>
-        <p class="error" role="alert">
-          {detail.error}
-        </p>
+        <ErrorAlert message={detail.error} />
         <p>
           <Link href="/jobs">Back to the jobs</Link>
         </p>
@@ -99,11 +103,7 @@ export function JobPage({ id, task }: { id: number; task?: string | undefined })
           )}
         </div>
       </div>
-      {actionError && (
-        <p class="error" role="alert">
-          {actionError}
-        </p>
-      )}
+      <ErrorAlert message={actionError} />
       <dl class="facts">
         <dt>Owner</dt>
         <dd>{job.owner?.name ?? '—'}</dd>
@@ -127,11 +127,7 @@ export function JobPage({ id, task }: { id: number; task?: string | undefined })
           <>
             <dt>Labels</dt>
             <dd>
-              {labelText(job.labels).map((l) => (
-                <span class="chip" key={l}>
-                  {l}
-                </span>
-              ))}
+              <LabelChips labels={job.labels} />
             </dd>
           </>
         )}
@@ -167,17 +163,7 @@ export function JobPage({ id, task }: { id: number; task?: string | undefined })
       <h2>Tasks</h2>
       <div class="table-wrap">
         <table class="tasks">
-          <thead>
-            <tr>
-              <th scope="col">Stage</th>
-              <th scope="col">Node</th>
-              <th scope="col">Task</th>
-              <th scope="col">Status</th>
-              <th scope="col">Time</th>
-              <th scope="col">Exit</th>
-              <th scope="col">Log</th>
-            </tr>
-          </thead>
+          <ColumnHeads names={TASK_COLUMNS} />
           <tbody>
             {tasks.map((t) => (
               <tr key={t.id} data-task={t.id} aria-current={selected?.id === t.id ? 'true' : undefined}>

@@ -3,8 +3,11 @@
  * job event reloads the page of jobs shown, at most a few times a second).
  */
 import { useState } from 'preact/hooks';
+import { ColumnHeads } from '../components/column-heads.js';
+import { ErrorAlert } from '../components/error-alert.js';
+import { LabelChips } from '../components/label-chips.js';
 import { Status } from '../components/status.js';
-import { labelText, span, when } from '../format.js';
+import { span, when } from '../format.js';
 import { useGet, useNow, useStream, useThrottled } from '../hooks.js';
 import { Link, navigate } from '../router.js';
 import type { JobList, JobStatus } from '../types.js';
@@ -35,6 +38,9 @@ function listPath(query: URLSearchParams): string {
   return `/api/v1/jobs?${q.toString()}`;
 }
 
+/** The columns of the job list. */
+const JOB_COLUMNS = ['Job', 'Status', 'Owner', 'Template', 'Labels', 'Created', 'Duration'];
+
 export function JobsPage({ query }: { query: URLSearchParams }) {
   const path = listPath(query);
   const list = useGet<JobList>(path);
@@ -51,27 +57,13 @@ export function JobsPage({ query }: { query: URLSearchParams }) {
         </Link>
       </div>
       <Filters key={query.toString()} query={query} />
-      {list.error && (
-        <p class="error" role="alert">
-          {list.error}
-        </p>
-      )}
+      <ErrorAlert message={list.error} />
       {list.data && list.data.results.length === 0 && <p class="empty">No jobs match.</p>}
       {list.data && list.data.results.length > 0 && (
         <div class="table-wrap">
           <table class="jobs">
             <caption class="sr-only">Jobs, newest first (updates live)</caption>
-            <thead>
-              <tr>
-                <th scope="col">Job</th>
-                <th scope="col">Status</th>
-                <th scope="col">Owner</th>
-                <th scope="col">Template</th>
-                <th scope="col">Labels</th>
-                <th scope="col">Created</th>
-                <th scope="col">Duration</th>
-              </tr>
-            </thead>
+            <ColumnHeads names={JOB_COLUMNS} />
             <tbody>
               {list.data.results.map((j) => (
                 <tr key={j.id} data-job={j.id}>
@@ -91,11 +83,7 @@ export function JobsPage({ query }: { query: URLSearchParams }) {
                     {j.template ? `${j.template.name}@${j.template.version}` : ''}
                   </td>
                   <td data-label="Labels">
-                    {labelText(j.labels).map((l) => (
-                      <span class="chip" key={l}>
-                        {l}
-                      </span>
-                    ))}
+                    <LabelChips labels={j.labels} />
                   </td>
                   <td data-label="Created">
                     <time dateTime={j.createdAt}>{when(j.createdAt)}</time>

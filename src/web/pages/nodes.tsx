@@ -3,6 +3,8 @@
  * provider, capacity), its state, what it runs now, its history; drain and undrain for admins.
  */
 import { useEffect, useState } from 'preact/hooks';
+import { ErrorAlert } from '../components/error-alert.js';
+import { LabelChips } from '../components/label-chips.js';
 import { Status } from '../components/status.js';
 import { labelText, when } from '../format.js';
 import { useGet, useStream, useThrottled } from '../hooks.js';
@@ -33,11 +35,7 @@ export function NodesPage() {
               {n.capacity.slots === 0 ? 'no slot limit' : `${n.capacity.slots} slots`}
             </p>
             <p>
-              {labelText(n.labels).map((l) => (
-                <span class="chip" key={l}>
-                  {l}
-                </span>
-              ))}
+              <LabelChips labels={n.labels} />
             </p>
           </article>
         ))}
@@ -124,11 +122,7 @@ export function NodePage({ id }: { id: string }) {
           </div>
         )}
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert message={error} />
       <dl class="facts">
         <dt>Id</dt>
         <dd>

@@ -1,6 +1,7 @@
 /** Sign in by pasting an API token; it is checked with GET /api/v1/whoami. */
 import { useState } from 'preact/hooks';
 import { Api, ApiError } from '../api.js';
+import { ErrorAlert } from '../components/error-alert.js';
 import type { WhoAmI } from '../types.js';
 
 export function SignIn({ onSignedIn }: { onSignedIn(token: string, me: WhoAmI): void }) {
@@ -49,11 +50,7 @@ export function SignIn({ onSignedIn }: { onSignedIn(token: string, me: WhoAmI): 
         <button type="submit" disabled={busy}>
           {busy ? 'Signing in…' : 'Sign in'}
         </button>
-        {error && (
-          <p id="signin-error" class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorAlert id="signin-error" message={error} />
         <p id="signin-help" class="help">
           Make one with <code>jobhub token create NAME</code>. The token is kept in this tab's session storage
           only: closing the tab or signing out forgets it.

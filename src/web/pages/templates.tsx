@@ -1,6 +1,7 @@
 /** Templates (seed 004): the list, one template's versions, and a form to submit a version with its parameters. */
 import { useState } from 'preact/hooks';
 import { ApiError } from '../api.js';
+import { ErrorAlert } from '../components/error-alert.js';
 import { when } from '../format.js';
 import { useGet } from '../hooks.js';
 import { Link, navigate } from '../router.js';
@@ -137,11 +138,7 @@ function SubmitTemplate({ name, version, params }: { name: string; version: numb
       <button type="submit" class="primary">
         Submit
       </button>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert message={error} />
     </form>
   );
 }
