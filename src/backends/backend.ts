@@ -59,8 +59,17 @@ export interface ExternalBackend {
   readonly settings: CommonSettings;
   /** Credential values: masked in whatever jobhub stores or shows. */
   readonly secrets: readonly string[];
-  /** Starts the job on the backend. Throws BackendUnreachable when it cannot be reached. */
-  submit(job: BackendJob): Promise<IdentificationKeys>;
+  /**
+   * Starts the job on the backend, carrying `marker` (unique to this attempt, stored before the
+   * call) where the backend can show it back. Throws BackendUnreachable when it cannot be reached.
+   */
+  submit(job: BackendJob, marker: string): Promise<IdentificationKeys>;
+  /**
+   * After a restart that found a trigger sent but its keys not stored: the keys of the run that
+   * carries `marker`, or undefined when it surely never reached the backend (then it is submitted
+   * again). Throws when it cannot tell. A backend without it is submitted again.
+   */
+  findTriggered?(marker: string): Promise<IdentificationKeys | undefined>;
   status(keys: IdentificationKeys, run: BackendRunRecord): Promise<BackendStatus>;
   /** The unit of output offsets: bytes (Jenkins' progressiveText) or characters. */
   readonly outputUnit: 'bytes' | 'chars';

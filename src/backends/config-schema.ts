@@ -14,6 +14,8 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_RETRIES = 3;
 /** Default time a running job's backend may stay unreachable before the job fails. */
 export const DEFAULT_UNREACHABLE_MS = 60_000;
+/** Default Jenkins build parameter carrying jobhub's run marker. */
+export const DEFAULT_RUN_PARAMETER = 'JOBHUB_RUN';
 /** Default wait for a backend to confirm a stop before the job is recorded stopped anyway. */
 export const DEFAULT_STOP_GRACE_MS = 30_000;
 
@@ -45,6 +47,12 @@ export const BackendConfigBody = Type.Object(
       }),
     ),
     user: Type.Optional(Type.String({ minLength: 1, description: 'jenkins: the user of the API token' })),
+    runParameter: Type.Optional(
+      Type.String({
+        pattern: '^([A-Za-z_][A-Za-z0-9_]{0,99})?$',
+        description: `jenkins: the build parameter carrying jobhub's run marker, which a restarted server looks up so a trigger is never sent twice; the Jenkins job must declare it (a string parameter), or Jenkins drops it from the build. Empty: none (a crash right after a trigger may then build twice); default ${DEFAULT_RUN_PARAMETER}`,
+      }),
+    ),
     token: Type.Optional(
       Type.String({
         minLength: 1,
@@ -120,6 +128,7 @@ export const BackendView = Type.Object(
     url: Type.String(),
     job: Type.Optional(Type.String()),
     user: Type.Optional(Type.String()),
+    runParameter: Type.Optional(Type.String()),
     statusUrl: Type.Optional(Type.String()),
     stopUrl: Type.Optional(Type.String()),
     pollMs: Type.Integer(),

@@ -29,7 +29,7 @@ export function checkBackendConfig(c: BackendConfigBody, at = 'body'): void {
       if (c[f] !== undefined) throw bad(`${at}.${f}`, 'applies to webhook backends only');
     }
   } else {
-    for (const f of ['job', 'user'] as const) {
+    for (const f of ['job', 'user', 'runParameter'] as const) {
       if (c[f] !== undefined) throw bad(`${at}.${f}`, 'applies to jenkins backends only');
     }
   }
@@ -68,6 +68,7 @@ export function backendView(r: BackendRecord): BackendView {
   };
   if (c.job !== undefined) view.job = c.job;
   if (c.user !== undefined) view.user = c.user;
+  if (c.runParameter !== undefined) view.runParameter = c.runParameter;
   if (c.statusUrl !== undefined) view.statusUrl = c.statusUrl;
   if (c.stopUrl !== undefined) view.stopUrl = c.stopUrl;
   return view;

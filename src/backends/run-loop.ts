@@ -3,6 +3,7 @@
  * poll status and output until it ends, stop it when asked, and report its end to the coordinator
  * as an agent would (`task.exited`).
  */
+import { randomUUID } from 'node:crypto';
 import type { AgentReport, AttemptOutcome, AttemptRef, LogStream } from '../agent/protocol.js';
 import type { Coordinator } from '../engine/coordinator.js';
 import type { BackendRunRecord, BackendRunUpdate } from '../store/store.js';
@@ -11,6 +12,7 @@ import {
   type BackendStatus,
   BackendUnreachable,
   type ExternalBackend,
+  type IdentificationKeys,
   maskSecrets,
 } from './backend.js';
 import type { BackendHubOptions } from './runner.js';
@@ -111,15 +113,39 @@ export class BackendRunLoop {
       record = fresh;
     }
     this.record = record;
+    // Keys that are only `{triggering: marker}`: a trigger may have gone out before a crash.
+    const pending = triggeringMarker(record.keys);
+    if (pending !== undefined) record.keys = {};
     if (Object.keys(record.keys).length === 0) {
-      if (this.stopRequested) return this.end('stopped', 'stopped before it was submitted');
+      let keys: IdentificationKeys | undefined;
       try {
-        record.keys = await backend.submit(this.job);
+        if (pending !== undefined && backend.findTriggered) {
+          keys = await backend.findTriggered(pending);
+          await this.system(
+            keys
+              ? `found on backend ${this.backendId} what was triggered before the restart (${pending}): ${describe(keys)}`
+              : `the trigger sent before the restart (${pending}) never reached backend ${this.backendId}`,
+          );
+        }
+        if (!keys) {
+          if (this.stopRequested) return this.end('stopped', 'stopped before it was submitted');
+          const marker =
+            pending ?? `${this.ref.jobId}.${this.ref.taskId}.${this.ref.attempt}.${randomUUID().slice(0, 8)}`;
+          // Stored before the trigger: a restart finds the run by it rather than triggering again.
+          if (pending === undefined) await this.saveRun({ keys: { [TRIGGERING]: marker } });
+          keys = await backend.submit(this.job, marker);
+          await this.saveRun({ keys });
+          record.keys = keys;
+          await this.system(
+            `submitted to ${backend.kind} backend ${this.backendId}: ${describe(keys)} (run ${marker})`,
+          );
+        } else {
+          await this.saveRun({ keys });
+          record.keys = keys;
+        }
       } catch (err) {
         return this.end('start_error', this.message(err));
       }
-      await this.saveRun({ keys: record.keys });
-      await this.system(`submitted to ${backend.kind} backend ${this.backendId}: ${describe(record.keys)}`);
     } else {
       await this.system(`taken up again on backend ${this.backendId}: ${describe(record.keys)}`);
     }
@@ -306,6 +332,14 @@ export class BackendRunLoop {
   private now(): number {
     return (this.opts.now ?? Date.now)();
   }
+}
+
+/** The key a run's keys hold alone while its trigger is under way: the run marker. */
+const TRIGGERING = 'triggering';
+
+function triggeringMarker(keys: IdentificationKeys): string | undefined {
+  const m = keys[TRIGGERING];
+  return typeof m === 'string' && Object.keys(keys).length === 1 ? m : undefined;
 }
 
 function describe(keys: Record<string, string | number>): string {

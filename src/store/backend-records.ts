@@ -20,7 +20,10 @@ export interface BackendRunRecord {
   taskId: number;
   attempt: number;
   backendId: string;
-  /** Seed 002's identification keys: Jenkins `{queueItem, build}`, webhook `{externalId}`. */
+  /**
+   * Seed 002's identification keys: Jenkins `{queueItem, build}`, webhook `{externalId}`; while a
+   * Jenkins trigger is on its way, `{triggering: <run marker>}` (looked up on resume, see jenkins.ts).
+   */
   keys: Record<string, string | number>;
   /** Backend position in the output read so far (Jenkins: characters of the console text). */
   outputOffset: number;

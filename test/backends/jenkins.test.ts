@@ -3,7 +3,10 @@
  * fake-jenkins.ts), with a real `jobhub server` process on SQLite: a parameterized build through a
  * slow queue with its console streamed into the job's log once, a failing build, a stop, wrong
  * credentials, an unreachable Jenkins (job failed, its lock released to the next job), a server
- * restart mid-build (no second build, no doubled line), the ASCOB runs API choosing the backend, the
+ * restart mid-build (no second build, no doubled line), a crash between Jenkins taking the trigger and
+ * jobhub storing its queue item (the build found by its run marker, not triggered again), a trigger
+ * that never reached Jenkins (sent once after the restart), a trigger taken but not answered in time
+ * (found, not sent again), the ASCOB runs API choosing the backend, the
  * backends API (credentials never answered nor logged) and unknown backend labels refused.
  */
 import { writeFileSync } from 'node:fs';
@@ -22,6 +25,9 @@ if (!PG)
     'PostgreSQL Jenkins backend restart test skipped: set JOBHUB_TEST_PG_URL=postgres://... to run it',
   );
 const procs: Proc[] = [];
+/** jobhub's run marker: job.task.attempt.nonce. */
+const RUN_MARKER = /^\d+\.\d+\.\d+\.[0-9a-f]{8}$/;
+const stores = PG ? ['sqlite', 'postgres'] : ['sqlite'];
 const schema = fileSchema('jh_jk_');
 let jenkins: FakeJenkins;
 let deadPort = 0;
@@ -98,7 +104,7 @@ describe('jenkins backend', () => {
     const job = await final(server.url, id);
     expect(job.status).toBe('succeeded');
     const build = jenkins.builds.at(-1);
-    expect(build?.params).toEqual({ version: '2.5' });
+    expect(build?.params).toEqual({ version: '2.5', JOBHUB_RUN: expect.stringMatching(RUN_MARKER) });
     // The queue item was polled while it named no build (the slow queue), then the build.
     const item = [...jenkins.queue.values()].at(-1);
     expect(item?.polls).toBeGreaterThan(4);
@@ -152,7 +158,7 @@ describe('jenkins backend', () => {
     expect(await lockHolders(server.url, 'env-staging')).toEqual([]);
   });
 
-  it.each(PG ? ['sqlite', 'postgres'] : ['sqlite'])(
+  it.each(stores)(
     'resumes after a server restart mid-build (%s): no second build, no doubled line',
     async (store) => {
       const dir = tempDir('jobhub-bk-');
@@ -183,6 +189,87 @@ describe('jenkins backend', () => {
     },
   );
 
+  it.each(stores.flatMap((store) => [`${store} queued`, `${store} started`]))(
+    'adopts what a trigger started before a crash that came before its queue item was stored (%s)',
+    async (variant) => {
+      const [store, state] = variant.split(' ');
+      const dir = tempDir('jobhub-bk-');
+      const on = store === 'postgres' ? schema() : undefined;
+      let server = await serverWith(dir, on);
+      jenkins.scripts.set('deploy', { lines: ['alpha', 'beta'], result: 'SUCCESS', queuePolls: 1 });
+      const before = jenkins.triggers;
+      const queued = jenkins.queue.size;
+      // Jenkins takes the trigger, and jobhub dies before it hears the queue item.
+      const held = jenkins.holdTrigger('after');
+      const id = await submit(server.url, spec('jenkins-prod'));
+      await held.arrived;
+      await server.kill('SIGKILL');
+      procs.splice(procs.indexOf(server), 1);
+      held.drop();
+      expect(jenkins.queue.size - queued).toBe(1);
+      const item = [...jenkins.queue.values()].at(-1);
+      const marker = item?.params.JOBHUB_RUN ?? '';
+      expect(marker).toMatch(RUN_MARKER);
+      // While jobhub is down the item stays queued, or Jenkins starts its build.
+      if (state === 'started') jenkins.startQueued(item?.id ?? 0);
+      server = await serverWith(dir, on);
+      const job = await final(server.url, id);
+      expect(job.status).toBe('succeeded');
+      expect(jenkins.triggers - before).toBe(1);
+      expect(jenkins.builds.filter((b) => b.params.JOBHUB_RUN === marker)).toHaveLength(1);
+      const all = await lines(server.url, id);
+      expect(all.filter((l) => l.stream === 'stdout').map((l) => l.text)).toEqual(['alpha', 'beta']);
+      const sys = all.filter((l) => l.stream === 'system').map((l) => l.text);
+      expect(sys.join('\n')).toContain(
+        `what was triggered before the restart (${marker}): ${state === 'started' ? 'build=' : 'queueItem='}`,
+      );
+    },
+  );
+
+  it.each(stores)(
+    'triggers once after a restart when the trigger never reached Jenkins (%s)',
+    async (store) => {
+      const dir = tempDir('jobhub-bk-');
+      const on = store === 'postgres' ? schema() : undefined;
+      let server = await serverWith(dir, on);
+      jenkins.scripts.set('deploy', { lines: ['gamma'], result: 'SUCCESS', queuePolls: 1 });
+      const queued = jenkins.queue.size;
+      const builds = jenkins.builds.length;
+      const held = jenkins.holdTrigger('before');
+      const id = await submit(server.url, spec('jenkins-prod'));
+      await held.arrived;
+      await server.kill('SIGKILL');
+      procs.splice(procs.indexOf(server), 1);
+      held.drop();
+      expect(jenkins.queue.size).toBe(queued);
+      const posts = jenkins.triggers;
+      server = await serverWith(dir, on);
+      const job = await final(server.url, id);
+      expect(job.status).toBe('succeeded');
+      expect(jenkins.triggers - posts).toBe(1);
+      expect(jenkins.queue.size - queued).toBe(1);
+      expect(jenkins.builds.length - builds).toBe(1);
+      const all = await lines(server.url, id);
+      expect(all.filter((l) => l.stream === 'stdout').map((l) => l.text)).toEqual(['gamma']);
+      expect(all.some((l) => /never reached backend jenkins-prod/.test(l.text))).toBe(true);
+    },
+  );
+
+  it('looks its marker up before sending again a trigger that Jenkins took but did not answer in time', async () => {
+    const server = await serverWith();
+    jenkins.scripts.set('deploy', { lines: ['delta'], result: 'SUCCESS', queuePolls: 1 });
+    const before = jenkins.triggers;
+    // Jenkins takes the trigger and never answers: jobhub's call times out (timeoutMs 1000).
+    const held = jenkins.holdTrigger('after');
+    const id = await submit(server.url, spec('jenkins-prod'));
+    await held.arrived;
+    const job = await final(server.url, id);
+    held.drop();
+    expect(job.status).toBe('succeeded');
+    expect(jenkins.triggers - before).toBe(1);
+    expect((await lines(server.url, id)).map((l) => l.text)).toContain('delta');
+  });
+
   it('routes an ASCOB run by _execution_backend_id, refuses unknown backends, and never shows credentials', async () => {
     const server = await serverWith();
     jenkins.scripts.set('deploy', { lines: ['ascob ok'], result: 'SUCCESS', queuePolls: 1 });
@@ -200,7 +287,10 @@ describe('jenkins backend', () => {
     expect(res.status).toBe(200);
     const { runId } = (await res.json()) as { runId: number };
     expect((await final(server.url, runId)).status).toBe('succeeded');
-    expect(jenkins.builds.at(-1)?.params).toEqual({ version: '9' });
+    expect(jenkins.builds.at(-1)?.params).toEqual({
+      version: '9',
+      JOBHUB_RUN: expect.stringMatching(RUN_MARKER),
+    });
 
     const unknown = await fetch(`${server.url}/api/v1/jobs`, {
       method: 'POST',

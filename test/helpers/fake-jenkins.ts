@@ -5,7 +5,11 @@
  * queue item (`/queue/item/N/api/json`) that stays without `executable` for a while (the slow queue),
  * then names the build, `/job/NAME/N/api/json` (`building`, `result`), `/consoleText`,
  * `/logText/progressiveText?start=` (`X-Text-Size`, `X-More-Data`), `/stop`, `/term`, `/kill`, and
- * `POST /queue/cancelItem?id=`. Progress is driven by polls, not timers: each poll of a queue item
+ * `POST /queue/cancelItem?id=`, the queue (`/queue/api/json`) and a job's builds
+ * (`/job/NAME/api/json`, newest first, at most 100) with their parameters in a `ParametersAction` as
+ * Jenkins answers them; a build keeps only the parameters its job declares (Jenkins drops the others
+ * since SECURITY-170), a queue item shows all. A trigger can be held (`holdTrigger`) before or after
+ * Jenkins takes it, so a test can kill jobhub in between. Progress is driven by polls, not timers: each poll of a queue item
  * brings it closer to starting, each poll of a build adds a console line, so tests never sleep.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -19,6 +23,17 @@ export interface JenkinsJobScript {
   queuePolls?: number;
   /** Keep building after the last line until stopped or `finish`ed. */
   hold?: boolean;
+  /** The job's declared parameters (default: every parameter a trigger gives). */
+  declared?: string[];
+}
+
+/** A trigger held: `before` Jenkins takes it (no queue item), or `after` (queued, no answer yet). */
+export interface HeldTrigger {
+  when: 'before' | 'after';
+  /** Resolves once a trigger is held. */
+  arrived: Promise<void>;
+  /** Ends the held request without an answer (`before`: it was never taken). */
+  drop(): void;
 }
 
 interface Build {
@@ -52,6 +67,32 @@ export class FakeJenkins extends LoopbackHttp {
   readonly builds: Build[] = [];
   /** Every request, as `METHOD path`. */
   readonly requests: string[] = [];
+  private held: { when: 'before' | 'after'; arrived: () => void; res?: ServerResponse } | undefined;
+
+  /** Holds the next trigger (`before` or `after` Jenkins takes it) until `drop()`. */
+  holdTrigger(when: 'before' | 'after'): HeldTrigger {
+    let arrived = () => {};
+    const promise = new Promise<void>((r) => {
+      arrived = r;
+    });
+    const held: { when: 'before' | 'after'; arrived: () => void; res?: ServerResponse } = { when, arrived };
+    this.held = held;
+    return {
+      when,
+      arrived: promise,
+      drop: () => {
+        if (this.held === held) this.held = undefined;
+        held.res?.destroy();
+      },
+    };
+  }
+
+  /** Starts a queued item's build now (Jenkins found an executor), as a poll of the item would. */
+  startQueued(id: number): Build {
+    const item = this.queue.get(id);
+    if (!item) throw new Error(`no queue item ${id}`);
+    return this.startItem(item);
+  }
 
   /** Builds triggered (POSTs to buildWithParameters / build). */
   get triggers(): number {
@@ -66,6 +107,31 @@ export class FakeJenkins extends LoopbackHttp {
     while (b.emitted < b.script.lines.length) this.emit(b);
     b.building = false;
     b.result = b.script.result;
+  }
+
+  private startItem(item: QueueItem): Build {
+    if (item.build) return item.build;
+    const script = this.scripts.get(item.job);
+    if (!script) throw new Error(`no job ${item.job}`);
+    const number = (this.nextBuild.get(item.job) ?? 0) + 1;
+    this.nextBuild.set(item.job, number);
+    const declared = script.declared;
+    const params = Object.fromEntries(
+      Object.entries(item.params).filter(([k]) => !declared || declared.includes(k)),
+    );
+    const build: Build = {
+      job: item.job,
+      number,
+      script,
+      emitted: 0,
+      building: true,
+      result: null,
+      params,
+      console: '',
+    };
+    item.build = build;
+    this.builds.push(build);
+    return build;
   }
 
   private emit(b: Build): void {
@@ -107,12 +173,65 @@ export class FakeJenkins extends LoopbackHttp {
         res.end('no such job');
         return;
       }
+      const held = this.held;
+      if (held) {
+        // Held once: the next trigger goes through.
+        this.held = undefined;
+        held.res = res;
+        held.arrived();
+        if (held.when === 'before') return;
+      }
       const params = Object.fromEntries(new URLSearchParams(body));
       const id = this.nextQueue++;
       this.queue.set(id, { id, job, polls: 0, cancelled: false, build: undefined, params });
+      if (held) return;
       res.writeHead(201, { location: `${this.url}/queue/item/${id}/` });
       res.end();
       return;
+    }
+    if (method === 'GET' && p === '/queue/api/json') {
+      const waiting = [...this.queue.values()].filter((i) => !i.build && !i.cancelled);
+      return json(200, {
+        _class: 'hudson.model.Queue',
+        discoverableItems: [],
+        items: waiting.map((i) => ({
+          _class: 'hudson.model.Queue$WaitingItem',
+          actions: [parametersAction(i.params), { _class: 'hudson.model.CauseAction', causes: [] }],
+          blocked: false,
+          buildable: false,
+          id: i.id,
+          inQueueSince: 0,
+          params: Object.entries(i.params)
+            .map(([k, v]) => `\n${k}=${v}`)
+            .join(''),
+          stuck: false,
+          task: { _class: 'hudson.model.FreeStyleProject', name: i.job, url: `${this.url}/job/${i.job}/` },
+          url: `queue/item/${i.id}/`,
+          why: 'In the quiet period.',
+        })),
+      });
+    }
+    m = /^\/job\/([^/]+)\/api\/json$/.exec(p);
+    if (method === 'GET' && m?.[1]) {
+      const job = decodeURIComponent(m[1]);
+      if (!this.scripts.has(job)) return json(404, {});
+      // `builds` is the newest 100 (Jenkins' `allBuilds` has the rest).
+      const builds = this.builds
+        .filter((b) => b.job === job)
+        .reverse()
+        .slice(0, 100);
+      return json(200, {
+        _class: 'hudson.model.FreeStyleProject',
+        builds: builds.map((b) => ({
+          _class: 'hudson.model.FreeStyleBuild',
+          actions: [
+            { _class: 'hudson.model.CauseAction' },
+            ...(Object.keys(b.params).length > 0 ? [parametersAction(b.params)] : []),
+            {},
+          ],
+          number: b.number,
+        })),
+      });
     }
     m = /^\/queue\/item\/(\d+)\/api\/json$/.exec(p);
     if (method === 'GET' && m) {
@@ -121,19 +240,7 @@ export class FakeJenkins extends LoopbackHttp {
       const script = this.scripts.get(item.job);
       item.polls++;
       if (!item.cancelled && !item.build && script && item.polls > (script.queuePolls ?? 3)) {
-        const number = (this.nextBuild.get(item.job) ?? 0) + 1;
-        this.nextBuild.set(item.job, number);
-        item.build = {
-          job: item.job,
-          number,
-          script,
-          emitted: 0,
-          building: true,
-          result: null,
-          params: item.params,
-          console: '',
-        };
-        this.builds.push(item.build);
+        this.startItem(item);
       }
       return json(200, {
         _class: item.build ? 'hudson.model.Queue$LeftItem' : 'hudson.model.Queue$WaitingItem',
@@ -205,4 +312,16 @@ export class FakeJenkins extends LoopbackHttp {
         res.end();
     }
   }
+}
+
+/** A `ParametersAction` as Jenkins' JSON API shows it. */
+function parametersAction(params: Record<string, string>): unknown {
+  return {
+    _class: 'hudson.model.ParametersAction',
+    parameters: Object.entries(params).map(([name, value]) => ({
+      _class: 'hudson.model.StringParameterValue',
+      name,
+      value,
+    })),
+  };
 }
