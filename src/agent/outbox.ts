@@ -6,10 +6,13 @@
  * older ones are read back from disk when replayed.
  *
  * Writes are not fsynced: a report survives the agent's crash (the page cache outlives the process),
- * not the machine's.
+ * not the machine's. A write that fails (a full disk) loses nothing while the agent runs: the report
+ * is kept in memory, and never dropped from it, until the server acknowledges it; only a restart
+ * meanwhile loses it.
  */
 import {
   closeSync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -39,11 +42,15 @@ export interface OutboxOptions {
    * stays flat however far behind the server is.
    */
   memoryBytes?: number;
+  /** Told when writing to disk starts failing, and when it works again. Default: nothing. */
+  warn?: (text: string) => void;
 }
 
 interface MemoryRecord extends OutboxRecord {
   /** Length of its JSON line (UTF-16 units: an estimate of its memory is all that is needed). */
   bytes: number;
+  /** Not written to disk (it failed): kept in memory until acknowledged. */
+  memoryOnly?: boolean;
 }
 
 interface Segment {
@@ -66,6 +73,9 @@ export class Outbox {
   private readonly segmentBytes: number;
   private readonly memoryRecords: number;
   private readonly memoryBytes: number;
+  private readonly warn: (text: string) => void;
+  /** Why the last write failed; undefined while writing works. */
+  private writeError: string | undefined;
 
   private constructor(
     private readonly dir: string,
@@ -74,6 +84,7 @@ export class Outbox {
     this.segmentBytes = opts.segmentBytes ?? 1024 * 1024;
     this.memoryRecords = opts.memoryRecords ?? 20_000;
     this.memoryBytes = opts.memoryBytes ?? 16 * 1024 * 1024;
+    this.warn = opts.warn ?? (() => {});
   }
 
   /** Opens the outbox in `dir`, finding what an earlier agent process left unacknowledged. */
@@ -114,26 +125,49 @@ export class Outbox {
     return this.seq - this.ackedSeq;
   }
 
-  /** Writes a report; returns its seq. */
+  /** Writes a report; returns its seq. Never throws: a failed write keeps it in memory only. */
   append(report: AgentReport): number {
     const seq = ++this.seq;
     const json = JSON.stringify(report);
     // The same text as JSON.stringify({ seq, report }), without stringifying the report twice.
     const line = `{"seq":${seq},"report":${json}}\n`;
-    if (this.fd === undefined || this.bytes >= this.segmentBytes) this.rotate(seq);
-    const written = writeSync(this.fd as number, line, null, 'utf8');
-    this.bytes += written;
+    const onDisk = this.write(seq, line);
     const current = this.segments.at(-1);
     if (current) current.last = seq;
-    this.memory.push({ seq, report, json, bytes: line.length });
+    this.memory.push({ seq, report, json, bytes: line.length, ...(onDisk ? {} : { memoryOnly: true }) });
     this.memoryUsed += line.length;
     while (
       this.memory.length > 1 &&
+      !this.memory[0]?.memoryOnly &&
       (this.memory.length > this.memoryRecords || this.memoryUsed > this.memoryBytes)
     ) {
       this.dropOldestInMemory();
     }
     return seq;
+  }
+
+  /** Appends the line to the current segment; false when that failed (a half line is cut off). */
+  private write(seq: number, line: string): boolean {
+    try {
+      if (this.fd === undefined || this.bytes >= this.segmentBytes) this.rotate(seq);
+      const fd = this.fd as number;
+      const size = Buffer.byteLength(line, 'utf8');
+      const written = writeSync(fd, line, null, 'utf8');
+      if (written < size) {
+        ftruncateSync(fd, this.bytes);
+        throw new Error(`short write (${written} of ${size} bytes): the disk is full?`);
+      }
+      this.bytes += written;
+      if (this.writeError !== undefined) this.warn('outbox: writing to disk works again');
+      this.writeError = undefined;
+      return true;
+    } catch (err) {
+      const text = err instanceof Error ? err.message : String(err);
+      if (this.writeError === undefined)
+        this.warn(`outbox: cannot write to ${this.dir} (${text}); reports kept in memory until sent`);
+      this.writeError = text;
+      return false;
+    }
   }
 
   private dropOldestInMemory(): void {
@@ -144,6 +178,9 @@ export class Outbox {
   /** The server applied everything up to `seq`: drop what is no longer needed. */
   ack(seq: number): void {
     if (seq <= this.ackedSeq) return;
+    // The server applied reports this outbox no longer holds (kept in memory only, the disk being
+    // full, then the agent restarted): number new ones after them, or the server would skip them.
+    if (seq > this.seq && this.memory.length === 0) this.seq = seq;
     this.ackedSeq = Math.min(seq, this.seq);
     while (this.memory.length > 0 && (this.memory[0]?.seq ?? Infinity) <= this.ackedSeq)
       this.dropOldestInMemory();
@@ -195,6 +232,7 @@ export class Outbox {
 
   private rotate(firstSeq: number): void {
     if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined; // if the open below fails, the next append tries again
     const file = path.join(this.dir, `seg-${String(firstSeq).padStart(12, '0')}.jsonl`);
     this.fd = openSync(file, 'a');
     this.bytes = 0;

@@ -83,7 +83,7 @@ export function startAgent(config: AgentConfig, log: (line: string) => void): Ru
   /** Set once the engine answered: then the node registers as able to run containers. */
   let capabilities: string[] = [];
 
-  const outbox = Outbox.open(path.join(config.dataDir, 'outbox'));
+  const outbox = Outbox.open(path.join(config.dataDir, 'outbox'), { warn: log });
   let connection: AgentConnection | undefined;
   // Tasks are forked by a small helper process: forking from the agent's larger one costs more.
   const spawner = new HelperSpawner();

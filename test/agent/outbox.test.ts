@@ -1,4 +1,4 @@
-import { appendFileSync, readdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Outbox } from '../../src/agent/outbox.js';
@@ -67,5 +67,34 @@ describe('the agent outbox', () => {
     expect(again.high).toBe(2);
     expect(again.append(report(3))).toBe(3);
     expect(seqs(again, 0)).toEqual([1, 2, 3]);
+  });
+
+  it('keeps in memory what it cannot write, never dropping it before the ack, and says so once', () => {
+    const dir = path.join(tempDir('outbox-'), 'box');
+    const warnings: string[] = [];
+    const box = Outbox.open(dir, { segmentBytes: 100, memoryRecords: 2, warn: (t) => warnings.push(t) });
+    rmSync(dir, { recursive: true }); // every write now fails, as on a full disk
+    for (let i = 1; i <= 10; i++) expect(box.append(report(i))).toBe(i);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/cannot write to .*box.*ENOENT.*kept in memory/);
+    // Past memoryRecords, yet every report is still there to send.
+    expect(seqs(box, 0)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    mkdirSync(dir);
+    box.append(report(11));
+    expect(warnings[1]).toMatch(/works again/);
+    expect(seqs(box, 3)).toEqual([4, 5, 6, 7, 8, 9, 10, 11]);
+    box.ack(11);
+    expect(box.pending).toBe(0);
+  });
+
+  it('numbers new reports after what the server applied when it holds less (reports lost, restarted)', () => {
+    const dir = tempDir('outbox-');
+    const box = Outbox.open(dir);
+    box.append(report(1));
+    box.close();
+    const again = Outbox.open(dir);
+    again.ack(7); // the server's watermark, from its welcome
+    expect(again.append(report(2))).toBe(8);
+    expect(seqs(again, 7)).toEqual([8]);
   });
 });
