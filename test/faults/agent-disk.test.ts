@@ -1,59 +1,25 @@
 /**
  * The agent's data folder (outbox and task working directories) full, a small tmpfs, while a job
- * prints lines: the agent keeps running, a task that cannot get its working directory fails with a
- * reason naming ENOSPC (never hangs), no line acknowledged to the agent is lost or doubled, and once
- * space is freed new jobs run.
+ * prints lines: the agent keeps running (reports it cannot write to its outbox are kept in memory
+ * until acknowledged), jobs started meanwhile run, no line is lost or doubled, and once space is
+ * freed new jobs run. (A task whose working directory cannot be created is not reached here: on
+ * tmpfs a directory takes no space.)
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it, onTestFailed } from 'vitest';
 import { eventually, type Proc, startAgent, startServer } from '../helpers/cluster.js';
-import { tempDir } from '../helpers/embedded.js';
 import { CountingClient, printLines } from './support/crash-harness.js';
 import { checkFaultRun } from './support/fault-run.js';
 import type { Expectation } from './support/invariants.js';
+import { canMount, fillDisk, smallDisk, unmountSmallDisks } from './support/small-disk.js';
 
-const isRoot = process.getuid?.() === 0;
-if (!isRoot) console.warn('agent-disk: the full-disk test needs root (mount -t tmpfs); skipped');
+if (!canMount) console.warn('agent-disk: the full-disk test needs root (mount -t tmpfs); skipped');
 
 const procs: Proc[] = [];
-const mounts: string[] = [];
 afterEach(async () => {
   await Promise.all(procs.splice(0).map((p) => p.kill('SIGKILL')));
-  for (const m of mounts.splice(0)) spawnSync('umount', ['-l', m]);
+  unmountSmallDisks();
 });
-
-/** A tmpfs of `size` at a new folder (root only). */
-function smallDisk(size: string): string {
-  const dir = path.join(tempDir('jobhub-agentdisk-'), 'data');
-  mkdirSync(dir);
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
-  mounts.push(dir);
-  return dir;
-}
-
-/**
- * Grows a filler file until the disk is full, to the last byte; returns its path. Called again, it
- * takes whatever was freed meanwhile (the agent deletes acknowledged outbox segments).
- */
-function fill(dir: string): string {
-  const file = path.join(dir, 'filler');
-  const fd = openSync(file, 'a');
-  try {
-    for (const size of [64 * 1024, 1]) {
-      const chunk = Buffer.alloc(size, 1);
-      try {
-        for (;;) writeSync(fd, chunk);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return file;
-}
 
 async function storedLines(client: CountingClient, job: number): Promise<number> {
   const r = await client.request('GET', `/api/v1/jobs/${job}/logs?limit=1000`);
@@ -61,7 +27,7 @@ async function storedLines(client: CountingClient, job: number): Promise<number>
 }
 
 describe('agent disk faults', () => {
-  it.skipIf(!isRoot)(
+  it.skipIf(!canMount)(
     'a full agent data folder: the agent lives, no acknowledged line lost, new jobs run after',
     { timeout: 30_000 },
     async () => {
@@ -79,7 +45,7 @@ describe('agent disk faults', () => {
 stages: [{name: s, tasks: [{name: printer, shell: {command: "${printLines(60, '0.05')}"}}]}]
 `);
       await eventually(async () => ((await storedLines(client, during)) >= 3 ? true : undefined));
-      const filler = fill(data);
+      const filler = fillDisk(data);
       // tmpfs directories take no blocks: a task started now gets its working directory and runs.
       const whileFull = await client.submit(`name: while-full
 stages: [{name: s, tasks: [{name: nodir, workingDir: sub/dir, shell: {command: "${printLines(3)}"}}]}]
@@ -87,7 +53,7 @@ stages: [{name: s, tasks: [{name: nodir, workingDir: sub/dir, shell: {command: "
       // The disk stays full (topped up) while the printer reports 15 more lines and the other job ends.
       const before = await storedLines(client, during);
       await eventually(async () => {
-        fill(data);
+        fillDisk(data);
         const more = (await storedLines(client, during)) - before;
         const over = (await client.status(whileFull)) === 'succeeded';
         return more >= 15 && over && agent.out().includes('outbox: cannot write') ? true : undefined;

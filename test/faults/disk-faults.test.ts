@@ -4,8 +4,8 @@
  * once space is freed the job finishes with every line once and new jobs run. An unwritable data
  * folder at start: a clear message and exit code, no stack trace.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ADMIN, AGENT, eventually, type Proc, startAgent, startServer } from '../helpers/cluster.js';
@@ -14,44 +14,19 @@ import { CountingClient, printLines } from './support/crash-harness.js';
 import { recordFaults } from './support/fault-report.js';
 import { checkFaultRun } from './support/fault-run.js';
 import type { Expectation } from './support/invariants.js';
+import { canMount, fillDisk, smallDisk, unmountSmallDisks } from './support/small-disk.js';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/jobhub.js');
-const isRoot = process.getuid?.() === 0;
-if (!isRoot) console.warn('disk-faults: the full-disk test needs root (mount -t tmpfs); skipped');
+if (!canMount) console.warn('disk-faults: the full-disk test needs root (mount -t tmpfs); skipped');
 
 const procs: Proc[] = [];
-const mounts: string[] = [];
 afterEach(async () => {
   await Promise.all(procs.splice(0).map((p) => p.kill('SIGKILL')));
-  for (const m of mounts.splice(0)) spawnSync('umount', ['-l', m]);
+  unmountSmallDisks();
 });
 
-/** A tmpfs of `size` at a new folder (root only). */
-function smallDisk(size: string): string {
-  const dir = path.join(tempDir('jobhub-disk-'), 'data');
-  mkdirSync(dir);
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
-  mounts.push(dir);
-  return dir;
-}
-
-/** Writes a file until the disk is full; returns its path. */
-function fill(dir: string): string {
-  const file = path.join(dir, 'filler');
-  const fd = openSync(file, 'w');
-  const chunk = Buffer.alloc(64 * 1024, 1);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    closeSync(fd);
-  }
-  return file;
-}
-
 describe('disk faults', () => {
-  it.skipIf(!isRoot)(
+  it.skipIf(!canMount)(
     'a full data folder: a clear error, reads served, nothing acknowledged lost',
     {
       timeout: 60_000,
@@ -70,7 +45,7 @@ stages: [{name: s, tasks: [{name: printer, shell: {command: "${printLines(60, '0
         const r = await client.request('GET', `/api/v1/jobs/${during}/logs`);
         return (r.json as { lines: unknown[] }).lines.length >= 3 ? true : undefined;
       });
-      const filler = fill(data);
+      const filler = fillDisk(data);
       const spec = `name: after
 stages: [{name: s, tasks: [{name: late, shell: {command: "${printLines(5)}"}}]}]
 `;
